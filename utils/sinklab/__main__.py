@@ -1,0 +1,5 @@
+import sys
+
+from sinklab.cli import main
+
+sys.exit(main())

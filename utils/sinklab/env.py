@@ -1,0 +1,193 @@
+"""Where the course runs: profile, device, dtype, seeds, frontend detection and the doctor report.
+
+The profile (`SINKLAB_PROFILE` = ci | cpu | t4 | a100) is the one switch every notebook reads.
+It fixes, per role, which models to use, sequence lengths, sample counts and training budgets.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass, field
+
+from sinklab.errors import SinklabError
+
+PROFILE_NAMES = ("ci", "cpu", "t4", "a100")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a notebook scales by: model choice per role, lengths, samples, budgets."""
+
+    name: str
+    description: str
+    max_params_m: float  # largest model (millions of parameters) a role may pick
+    seq_len: int  # tokens per prompt for sink statistics
+    n_samples: int  # prompts per measurement
+    long_context: int  # longest context for first-token mass vs position
+    train_steps: int  # optimisation steps for the chapter-6 style runs
+    offline: bool  # True: only models that need no hub (embedded, PyPI-shipped, cached)
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> candidate models
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci",
+        description="offline CPU, seconds per notebook: embedded and PyPI-shipped models only",
+        max_params_m=30,
+        seq_len=64,
+        n_samples=8,
+        long_context=256,
+        train_steps=150,
+        offline=True,
+        roles={
+            "causal_lm": ("sinklab/tiny-sink-lm",),
+            "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
+            "sweep": ("sinklab/tiny-sink-lm", "raincandy-u/TinyStories-656K"),
+        },
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="a laptop with internet: GPT-2 small, Pythia-160M, SmolLM2-135M class",
+        max_params_m=200,
+        seq_len=64,
+        n_samples=32,
+        long_context=1024,
+        train_steps=600,
+        offline=False,
+        roles={
+            "causal_lm": ("gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M"),
+            "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
+            "sweep": ("gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M"),
+        },
+    ),
+    "t4": Profile(
+        name="t4",
+        description="free Colab T4 (15 GB, fp16, no bf16): models up to ~2.6B parameters",
+        max_params_m=2700,
+        seq_len=64,
+        n_samples=64,
+        long_context=4096,
+        train_steps=3000,
+        offline=False,
+        roles={
+            "causal_lm": ("gpt2", "EleutherAI/pythia-410m", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B"),
+            "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
+            "sweep": (
+                "gpt2", "gpt2-medium", "EleutherAI/pythia-160m", "EleutherAI/pythia-410m",
+                "EleutherAI/pythia-1.4b", "Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-1.5B",
+                "meta-llama/Llama-3.2-1B", "google/gemma-2-2b",
+            ),
+        },
+    ),
+    "a100": Profile(
+        name="a100",
+        description="A100/H100 class (40–80 GB, bf16): 7–8B models, long contexts",
+        max_params_m=9000,
+        seq_len=64,
+        n_samples=128,
+        long_context=8192,
+        train_steps=10000,
+        offline=False,
+        roles={
+            "causal_lm": ("gpt2", "Qwen/Qwen2.5-1.5B", "meta-llama/Llama-3.2-3B", "meta-llama/Llama-3.1-8B"),
+            "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
+            "sweep": (
+                "gpt2", "gpt2-medium", "gpt2-xl", "EleutherAI/pythia-410m", "EleutherAI/pythia-1.4b",
+                "EleutherAI/pythia-6.9b", "Qwen/Qwen2.5-1.5B", "Qwen/Qwen2.5-7B",
+                "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1",
+                "google/gemma-2-2b",
+            ),
+        },
+    ),
+}
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def gpu_info() -> dict | None:
+    """Name, total and free memory (GiB) and bf16 support of the first CUDA GPU, or None."""
+    torch = _torch()
+    if not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info(0)
+    return {
+        "name": torch.cuda.get_device_name(0),
+        "total_gib": total / 2**30,
+        "free_gib": free / 2**30,
+        "bf16": torch.cuda.is_bf16_supported(),
+    }
+
+
+def auto_profile_name() -> str:
+    """The profile the hardware suggests: a100 (≥ 30 GiB GPU), t4 (any other GPU), else cpu."""
+    info = gpu_info()
+    if info is None:
+        return "cpu"
+    return "a100" if info["total_gib"] >= 30 else "t4"
+
+
+def profile(name: str | None = None) -> Profile:
+    """The active profile: `name`, else `$SINKLAB_PROFILE`, else chosen from the hardware."""
+    name = name or os.environ.get("SINKLAB_PROFILE") or auto_profile_name()
+    if name not in PROFILES:
+        raise SinklabError(
+            f"Unknown profile {name!r}. Set SINKLAB_PROFILE to one of {', '.join(PROFILE_NAMES)} "
+            "(or unset it to let sinklab choose from your hardware)."
+        )
+    return PROFILES[name]
+
+
+def device() -> str:
+    """'cuda' when a GPU is visible, else 'cpu'."""
+    return "cuda" if _torch().cuda.is_available() else "cpu"
+
+
+def dtype():
+    """The dtype for model weights: bf16 where the GPU has it, fp16 on older GPUs (T4), fp32 on CPU."""
+    torch = _torch()
+    info = gpu_info()
+    if info is None:
+        return torch.float32
+    return torch.bfloat16 if info["bf16"] else torch.float16
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch so a notebook's numbers repeat from run to run."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    _torch().manual_seed(seed)
+
+
+def frontend() -> str:
+    """Where the kernel runs: 'colab', 'vscode', 'ci', 'jupyter' or 'script'."""
+    if "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None:
+        return "colab"
+    if "VSCODE_PID" in os.environ or "VSCODE_CWD" in os.environ:
+        return "vscode"
+    if os.environ.get("CI"):
+        return "ci"
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    return "jupyter" if shell is not None and hasattr(shell, "kernel") else "script"
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub must not be contacted (HF_HUB_OFFLINE or the ci profile)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")

