@@ -6,7 +6,6 @@ It fixes, per role, which models to use, sequence lengths, sample counts and tra
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import random
@@ -173,7 +172,7 @@ def seed_everything(seed: int = 0) -> None:
 
 def frontend() -> str:
     """Where the kernel runs: 'colab', 'vscode', 'ci', 'jupyter' or 'script'."""
-    if "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None:
+    if "google.colab" in sys.modules:  # Colab's kernel always imports it
         return "colab"
     if "VSCODE_PID" in os.environ or "VSCODE_CWD" in os.environ:
         return "vscode"

@@ -96,6 +96,11 @@ def spec(name: str) -> ModelSpec | None:
 def resolve(name: str) -> str:
     """What `from_pretrained` should receive for `name`: a local folder for the offline names."""
     if name == EMBEDDED_NAME:
+        if not (embedded_model_path() / "config.json").is_file():
+            raise SinklabError(
+                f"The embedded model is missing from {embedded_model_path()}. Fix: reinstall sinklab, "
+                "or rebuild it with `python -m sinklab.train embedded`."
+            )
         return str(embedded_model_path())
     if name == MINILM_NAME:
         return str(minilm_path())
@@ -153,7 +158,7 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
     Encoders load with AutoModel, causal LMs with AutoModelForCausalLM.
     """
     import torch
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     entry = spec(name)
     auto = AutoModel if entry is not None and not entry.causal else AutoModelForCausalLM
@@ -161,6 +166,7 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
     dtype = dtype or env.dtype()
     path = resolve(name)
     try:
+        AutoConfig.from_pretrained(path)  # fails fast, and clearly, when offline, gated or unsupported
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = auto.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
     except torch.OutOfMemoryError as e:

@@ -1,0 +1,28 @@
+"""pyproject.toml and environment.yml list the same packages; the README keeps exactly two commands."""
+
+import re
+import tomllib
+
+import yaml
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_matches_pyproject(root):
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = [r for r in pip_section if not r.startswith("-e")]
+    assert sorted(map(str.strip, listed)) == sorted(map(str.strip, wanted))
+    assert {_name(r) for r in listed} == {_name(r) for r in wanted}
+
+
+def test_readme_quick_start_has_two_commands_and_ci_runs_the_test_one(root):
+    readme = (root / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick.strip().splitlines()]
+    assert commands == ["make course", "make test"]
+    assert "\nmake test\n" in (root / ".ci" / "run").read_text()
