@@ -74,7 +74,7 @@ def repo_root() -> Path:
 def load_course(root: Path) -> dict:
     """course.yml as a dict, with `chapters` turned into `Chapter` objects."""
     meta = yaml.safe_load((root / "course" / "course.yml").read_text())
-    meta["chapters"] = [Chapter(**c) for c in meta["chapters"]]
+    meta["chapters"] = sorted((Chapter(**c) for c in meta["chapters"]), key=lambda c: c.number)
     return meta
 
 

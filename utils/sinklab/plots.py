@@ -55,3 +55,64 @@ def layer_head_heatmap(values, title: str, value_name: str = "first-token mass")
         )
         .properties(width=alt.Step(28), height=alt.Step(28))
     )
+
+
+def attention_heatmaps(patterns, tokens: list[str], title: str, columns: int = 4) -> alt.Chart:
+    """One heatmap per head of a [head, q, k] attention pattern, queries down, keys across."""
+    import pandas as pd
+
+    n_heads, length, _ = patterns.shape
+    if n_heads * length * length > MAX_ROWS:
+        raise ValueError(f"{n_heads} heads x {length}^2 cells is over {MAX_ROWS}: pass fewer heads or tokens")
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    rows = [
+        {"head": h, "query": labels[q], "key": labels[k], "weight": float(patterns[h, q, k])}
+        for h in range(n_heads)
+        for q in range(length)
+        for k in range(q + 1)
+    ]
+    return (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_rect()
+        .encode(
+            x=alt.X("key:N", sort=labels, title="key (attended to)", axis=alt.Axis(labelAngle=-60)),
+            y=alt.Y("query:N", sort=labels, title="query"),
+            color=alt.Color("weight:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
+            tooltip=["query", "key", alt.Tooltip("weight:Q", format=".3f")],
+        )
+        .properties(width=alt.Step(12), height=alt.Step(12))
+        .facet(facet=alt.Facet("head:O", title=title), columns=columns)
+    )
+
+
+def lines(series: dict[str, list[float]], x_title: str, y_title: str, title: str, log_y: bool = False) -> alt.Chart:
+    """Line chart of named series sharing an x axis 0, 1, 2, …"""
+    import pandas as pd
+
+    rows = [{"x": i, "series": name, "y": float(v)} for name, values in series.items() for i, v in enumerate(values)]
+    scale = alt.Scale(type="symlog") if log_y else alt.Scale()
+    return (
+        alt.Chart(pd.DataFrame(rows), title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("x:Q", title=x_title),
+            y=alt.Y("y:Q", title=y_title, scale=scale),
+            color=alt.Color("series:N", title=None),
+            tooltip=["series", "x", alt.Tooltip("y:Q", format=".3f")],
+        )
+        .properties(width=420, height=220)
+    )
+
+
+def bars(values: dict[str, float], x_title: str, title: str) -> alt.Chart:
+    """Horizontal bars, one per named value."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"name": list(values), "value": [float(v) for v in values.values()]})
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(x=alt.X("value:Q", title=x_title), y=alt.Y("name:N", title=None, sort=None),
+                tooltip=["name", alt.Tooltip("value:Q", format=".3f")])
+        .properties(width=360)
+    )

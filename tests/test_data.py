@@ -1,0 +1,84 @@
+"""sinklab.data: byte tokenizer, stdlib corpus, packing, Bigram-Backcopy."""
+
+import pytest
+import torch
+
+from sinklab import data
+from sinklab.errors import SinklabError
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return data.byte_tokenizer()
+
+
+def test_byte_tokenizer_maps_bytes_to_ids_and_prepends_bos(tokenizer):
+    with_bos = tokenizer("Hé!")["input_ids"]
+    assert with_bos == [tokenizer.bos_token_id, *"Hé!".encode("utf-8")]
+    assert tokenizer("Hé!", add_special_tokens=False)["input_ids"] == list("Hé!".encode("utf-8"))
+    assert tokenizer.decode(with_bos, skip_special_tokens=True) == "Hé!"
+    assert len(tokenizer) == data.N_BYTES + 3
+
+
+def test_natural_prompts_are_at_least_32_tokens(tokenizer):
+    for prompt in data.NATURAL_PROMPTS:
+        assert len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) >= 32
+
+
+def test_stdlib_documents_are_deterministic_and_bounded():
+    first = data.stdlib_documents("docstrings", max_bytes=20_000)
+    assert first == data.stdlib_documents("docstrings", max_bytes=20_000)
+    assert sum(len(d.encode("utf-8")) for d in first) <= 20_000
+    assert len(first) > 10 and all(first)
+    source = data.stdlib_documents("source", max_bytes=5_000)
+    assert sum(len(d.encode("utf-8")) for d in source) <= 5_000
+    with pytest.raises(SinklabError, match="docstrings"):
+        data.stdlib_documents("comments")
+
+
+def test_stdlib_files_skip_tests_and_site_packages():
+    parts = {part for f in data.stdlib_files() for part in f.parts}
+    assert not parts & data.SKIPPED_DIRS
+    assert any(f.name == "os.py" for f in data.stdlib_files())
+
+
+def test_token_stream_joins_documents_with_eos(tokenizer):
+    stream = data.token_stream(["ab", "c"], tokenizer)
+    assert stream.tolist() == [97, 98, tokenizer.eos_token_id, 99, tokenizer.eos_token_id]
+
+
+def test_pack_with_and_without_bos():
+    stream = torch.arange(10)
+    with_bos = data.pack(stream, 4, "bos", bos_id=-1)
+    assert with_bos.tolist() == [[-1, 0, 1, 2], [-1, 3, 4, 5], [-1, 6, 7, 8]]
+    assert data.pack(stream, 4, "none").tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    with pytest.raises(SinklabError, match="bos_id"):
+        data.pack(stream, 4, "bos")
+    with pytest.raises(SinklabError, match="strategy"):
+        data.pack(stream, 4, "eos")
+
+
+def test_bigram_transitions_are_stochastic_with_trigger_mass():
+    stream = torch.tensor([5, 6, 5, 7, 5, 6])
+    transitions = data.bigram_transitions(stream, 10, bos_id=0, triggers=(8, 9), trigger_prob=0.2)
+    assert torch.allclose(transitions.sum(1), torch.ones(10))
+    assert transitions[5, 6].item() == pytest.approx(0.8 * 2 / 3)
+    assert transitions[5, 8].item() == pytest.approx(0.1)
+    assert transitions[0].tolist() == pytest.approx([0, 0, 0, 0, 0, 0.5, 1 / 3, 1 / 6, 0, 0])
+
+
+def test_backcopy_copy_rule_holds_exactly_at_triggers(tokenizer):
+    stream = data.token_stream(data.stdlib_documents("docstrings", 20_000), tokenizer)
+    triggers = (1, 2, 3)
+    bos = tokenizer.bos_token_id
+    transitions = data.bigram_transitions(stream, len(tokenizer), bos, triggers, trigger_prob=0.1)
+    tokens, is_trigger = data.backcopy_batch(transitions, triggers, 64, 128, bos,
+                                             torch.Generator().manual_seed(0))
+    assert tokens.shape == is_trigger.shape == (64, 128)
+    assert (tokens[:, 0] == bos).all() and not (tokens[:, 1:] == bos).any()
+    assert is_trigger.equal(torch.isin(tokens, torch.tensor(triggers)))
+    batch, position = is_trigger[:, :-1].nonzero(as_tuple=True)
+    assert len(position) > 200  # about 10 % of positions are triggers
+    assert (position >= 2).all()
+    assert tokens[batch, position + 1].equal(tokens[batch, position - 1])
+    assert not is_trigger[batch, position - 1].any()

@@ -1,0 +1,104 @@
+"""sinklab.measure refuses what it cannot measure with a SinklabError naming the fix, and always restores the model."""
+
+import argparse
+
+import pytest
+import torch
+from test_measure import VOCAB, padded_batch, tiny_model
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from sinklab import measure as measure_module
+from sinklab.errors import SinklabError
+from sinklab.measure import attention_patterns, measure, sink_stats
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return tiny_model("llama")
+
+
+@pytest.mark.parametrize("eps", [0.0, 1.0, 1.3, -0.2])
+def test_eps_outside_open_interval(llama, eps):
+    with pytest.raises(SinklabError, match="strictly between 0 and 1"):
+        measure(llama, padded_batch(), eps=(0.3, eps))
+
+
+@pytest.mark.parametrize("inputs", [torch.zeros(1, 0, dtype=torch.long), [], torch.zeros(0, 5, dtype=torch.long)])
+def test_empty_inputs(llama, inputs):
+    with pytest.raises(SinklabError, match="no tokens"):
+        measure(llama, inputs)
+    assert llama.config._attn_implementation == "eager"
+
+
+def test_input_longer_than_the_model_positions():
+    model = tiny_model("gpt2", n_positions=16)
+    with pytest.raises(SinklabError, match="only 16 positions"):
+        measure(model, torch.randint(0, VOCAB, (1, 20)))
+    assert model.config._attn_implementation == "eager"
+
+
+def test_text_instead_of_token_ids(llama):
+    with pytest.raises(SinklabError, match="tokenize first"):
+        measure(llama, "The cat sat on the mat.")
+
+
+def test_model_without_attention_layers():
+    model = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("mamba", hidden_size=16, num_hidden_layers=1, vocab_size=VOCAB, state_size=4)
+    ).eval()
+    with pytest.raises(SinklabError, match="no attention"):
+        measure(model, torch.randint(0, VOCAB, (1, 6)))
+    with pytest.raises(SinklabError, match="no attention modules"):
+        measure(model, torch.randint(0, VOCAB, (1, 6)), method="hooks")
+
+
+def test_unsupported_model_and_arguments(llama):
+    with pytest.raises(SinklabError, match="Hugging Face transformers models"):
+        measure(torch.nn.Linear(4, 4), torch.ones(1, 4, dtype=torch.long))
+    with pytest.raises(SinklabError, match="Unknown statistics"):
+        measure(llama, padded_batch(), stats=("first", "perplexity"))
+    with pytest.raises(SinklabError, match="Unknown method"):
+        measure(llama, padded_batch(), method="magic")
+    with pytest.raises(SinklabError, match="chunk_mb"):
+        measure(llama, padded_batch(), stats=("topk",), chunk_mb=0)
+
+
+def test_implementation_restored_after_an_exception(llama):
+    with pytest.raises(RuntimeError, match="learner code failed"):
+        with sink_stats(llama):
+            llama(**padded_batch())
+            raise RuntimeError("learner code failed")
+    assert llama.config._attn_implementation == "eager"
+    assert not llama._forward_pre_hooks and not llama._forward_hooks  # no hook left behind
+    with torch.no_grad():
+        llama(**padded_batch())  # runs normally again
+
+
+def test_attention_function_without_collector(llama):
+    llama.set_attn_implementation("sinklab")  # registered by the calls above
+    try:
+        with pytest.raises(SinklabError, match="carries no sinklab collector"):
+            llama(**padded_batch())
+    finally:
+        llama.set_attn_implementation("eager")
+
+
+def test_training_mode_with_dropout_is_refused():
+    model = tiny_model("llama", attention_dropout=0.1).train()
+    with pytest.raises(SinklabError, match="model.eval"):
+        measure(model, padded_batch())
+
+
+def test_attention_patterns_size_limit_and_indices(llama):
+    with pytest.raises(SinklabError, match="over max_mib"):
+        attention_patterns(llama, padded_batch(), max_mib=0.001)
+    with pytest.raises(SinklabError, match="out of range"):
+        attention_patterns(llama, padded_batch(), layers=[5])
+
+
+def test_cli_hub_id_offline_fails_clearly(tmp_path):
+    parser = argparse.ArgumentParser()
+    measure_module.add_arguments(parser)
+    args = parser.parse_args(["someone/model-not-on-this-machine", "--out", str(tmp_path / "x")])
+    with pytest.raises(SinklabError):
+        measure_module.cli_main(args)

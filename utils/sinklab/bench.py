@@ -1,0 +1,164 @@
+"""`sinklab bench`: what measuring sinks costs, next to a plain SDPA forward and eager ``output_attentions``.
+
+Each (mode, length) runs in a fresh Python process, so peak memory is that run's own: peak RSS on
+the CPU (``resource.getrusage``), ``torch.cuda.max_memory_allocated`` on a GPU. Modes:
+
+- ``sdpa``: the model's plain forward with PyTorch SDPA (the baseline);
+- ``tier1``: `sinklab.measure.measure` with the default statistics (first-token mass from the LSE);
+- ``tier2``: plus top-k mass, entropy and attention received (the query-chunked exact pass);
+- ``eager_oa``: eager attention with ``output_attentions=True`` (keeps L x H x T x T weights).
+
+The model is the base transformer (no LM head, so the vocabulary does not dominate), random-init:
+``toy`` is a Llama-family model with 8 layers, 8 heads, 2 key/value heads, d=512; ``llama-1b`` has
+Llama-3.2-1B's shape (16 layers, 32 heads, 8 key/value heads, d=2048), meant for GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+MODES = ("sdpa", "tier1", "tier2", "eager_oa")
+SHAPES = {
+    "toy": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
+                intermediate_size=1376, vocab_size=32000),
+    "llama-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                     intermediate_size=8192, vocab_size=128256, head_dim=64, rope_theta=500000.0),
+}
+TIER1_TARGETS = {"time": 1.10, "memory": 1.05}  # tier 1 vs plain SDPA
+
+
+def build_model(shape: str, attn_implementation: str, device: str, dtype):
+    """A random-init Llama-family base model of the given shape (seeded, so every process gets the same one)."""
+    import torch
+    from transformers import AutoModel, LlamaConfig
+
+    torch.manual_seed(0)
+    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=32768)
+    model = AutoModel.from_config(config, attn_implementation=attn_implementation, dtype=dtype)
+    return model.to(device).eval()
+
+
+def run_one(mode: str, length: int, shape: str, device: str, dtype_name: str, repeats: int) -> dict:
+    """Time one mode at one length in this process: median wall time of ``repeats`` runs after one warm-up."""
+    import torch
+
+    from sinklab.measure import measure
+
+    dtype = getattr(torch, dtype_name)
+    model = build_model(shape, "eager" if mode == "eager_oa" else "sdpa", device, dtype)
+    ids = torch.randint(0, model.config.vocab_size, (1, length), generator=torch.Generator().manual_seed(0)).to(device)
+    forward = {
+        "sdpa": lambda: model(ids),
+        "tier1": lambda: measure(model, ids),
+        "tier2": lambda: measure(model, ids, stats=("first", "topk", "entropy", "received")),
+        "eager_oa": lambda: model(ids, output_attentions=True),
+    }[mode]
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            _synchronize(device)
+            start = time.perf_counter()
+            result = forward()
+            _synchronize(device)
+            if i > 0:
+                times.append(time.perf_counter() - start)
+            del result
+    return {"mode": mode, "length": length, "seconds": statistics.median(times), "peak_mib": _peak_mib(device)}
+
+
+def run_all(modes, lengths, shape, device, dtype_name, repeats, progress=True) -> list[dict]:
+    """Every (length, mode) in a fresh subprocess; returns their results with ratios to ``sdpa``."""
+    from tqdm.auto import tqdm
+
+    jobs = [(length, mode) for length in lengths for mode in modes]
+    results = []
+    for length, mode in tqdm(jobs, desc="sinklab bench", disable=not progress):
+        job = dict(mode=mode, length=length, shape=shape, device=device, dtype_name=dtype_name, repeats=repeats)
+        done = subprocess.run(
+            [sys.executable, "-m", "sinklab.bench", "--worker", json.dumps(job)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            results.append({"mode": mode, "length": length, "error": done.stderr.strip().splitlines()[-1]})
+        else:
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    _add_ratios(results)
+    return results
+
+
+def format_results(results: list[dict], device: str) -> str:
+    """A plain-text table: seconds and peak memory per mode, and their ratios to plain SDPA."""
+    memory = "peak RSS" if device == "cpu" else "peak CUDA alloc"
+    lines = [f"{'T':>6} {'mode':>9} {'seconds':>9} {'x sdpa':>7} {memory + ' MiB':>18} {'x sdpa':>7}"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['length']:>6} {r['mode']:>9}  failed: {r['error']}")
+            continue
+        lines.append(
+            f"{r['length']:>6} {r['mode']:>9} {r['seconds']:>9.3f} {r.get('time_ratio', float('nan')):>7.2f} "
+            f"{r['peak_mib']:>18.0f} {r.get('memory_ratio', float('nan')):>7.2f}"
+        )
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths (default: 1024 2048 4096, plus 8192 on GPU)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="toy", help="model shape (random init)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    parser.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median reported)")
+    parser.add_argument("--out", help="also write the results as JSON to this file")
+
+
+def cli_main(args) -> int:
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = args.dtype or ("float32" if device == "cpu" else "bfloat16")
+    lengths = args.lengths or ([1024, 2048, 4096] + ([8192] if device == "cuda" else []))
+    results = run_all(args.modes, lengths, args.shape, device, dtype_name, args.repeats)
+    print(f"sinklab bench: {args.shape} model, {device}, {dtype_name}, batch 1, median of {args.repeats}")
+    print(format_results(results, device))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"shape": args.shape, "device": device, "dtype": dtype_name, "results": results}, f, indent=1)
+    return 0
+
+
+def _add_ratios(results: list[dict]) -> None:
+    baseline = {r["length"]: r for r in results if r["mode"] == "sdpa" and "error" not in r}
+    for r in results:
+        base = baseline.get(r["length"])
+        if base is not None and "error" not in r:
+            r["time_ratio"] = r["seconds"] / base["seconds"]
+            r["memory_ratio"] = r["peak_mib"] / base["peak_mib"]
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_mib(device: str) -> float:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib * (1 / 2**10 if sys.platform != "darwin" else 1 / 2**20)
+
+
+if __name__ == "__main__":
+    worker = argparse.ArgumentParser(description="one sinklab bench configuration (used by `sinklab bench`)")
+    worker.add_argument("--worker", required=True, help="JSON job description")
+    job = json.loads(worker.parse_args().worker)
+    print(json.dumps(run_one(**job)))

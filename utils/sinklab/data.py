@@ -1,0 +1,184 @@
+"""Data for the course's training experiments: a byte tokenizer, an offline corpus, packing, Bigram-Backcopy.
+
+- `byte_tokenizer()`: one token per UTF-8 byte (id = byte value) plus ``<bos>``, ``<eos>``, ``<pad>``;
+  it puts ``<bos>`` at position 0 by default, like Llama's ``<s>`` (``add_special_tokens=False`` drops it).
+- `stdlib_documents()`: natural text that exists on every machine with Python: the docstrings (or the
+  plain source) of the Python standard library, in a fixed file order and bounded in size.
+- `pack()`: cut a token stream into training windows, with ``<bos>`` pinned at position 0 of every
+  window ("bos") or not ("none") — the packing choice of Barbero et al. 2025, Table 2.
+- `bigram_transitions()` and `backcopy_batch()`: the Bigram-Backcopy task of Guo et al. 2024. Tokens
+  follow a bigram chain; right after a *trigger* token the next token copies the token before the
+  trigger. A head that does the copy is useful only on triggers and parks on ``<bos>`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sysconfig
+from pathlib import Path
+
+import torch
+
+from sinklab.errors import SinklabError
+
+BOS, EOS, PAD = "<bos>", "<eos>", "<pad>"
+N_BYTES = 256  # byte b has token id b; the special tokens follow
+SKIPPED_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+
+# Natural prompts for sink measurements (each is >= 32 bytes, so >= 32 tokens with the byte tokenizer).
+NATURAL_PROMPTS = (
+    "The cat sat on the mat because it was tired of walking around the garden all day.",
+    "Yesterday my sister baked a chocolate cake for her friend's birthday party in the park.",
+    "The train to the city leaves at seven in the morning, so we should get up early.",
+    "Scientists measured the temperature of the lake every week for more than ten years.",
+    "She opened the old wooden box and found a letter written by her grandmother.",
+    "If it rains tomorrow, the football match will be moved to the following weekend.",
+    "The small library in our town has a reading room with large windows and quiet tables.",
+    "He forgot his umbrella at the station and walked home through the cold evening rain.",
+)
+
+
+def byte_tokenizer(model_max_length: int = 1024):
+    """A byte-level `PreTrainedTokenizerFast` (ids 0-255 are bytes, then <bos>, <eos>, <pad>).
+
+    Built with the `tokenizers` library: a byte-level pre-tokenizer, a BPE model with no merges (so
+    every byte is one token) and a post-processor that prepends ``<bos>``.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {char: byte for byte, char in bytes_to_unicode().items()}
+    specials = [BOS, EOS, PAD]
+    vocab.update({token: N_BYTES + i for i, token in enumerate(specials)})
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.add_special_tokens(specials)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, vocab[BOS])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=model_max_length
+    )
+
+
+def stdlib_files() -> list[Path]:
+    """The standard library's ``.py`` files (no tests, no site-packages), sorted by relative path."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d not in SKIPPED_DIRS]
+        files += [Path(folder) / n for n in names if n.endswith(".py")]
+    return sorted(files, key=lambda f: f.relative_to(root).as_posix())
+
+
+def docstrings(source: str) -> list[str]:
+    """Module, class and function docstrings of a Python source text, in the order `ast.walk` meets them."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    found = (ast.get_docstring(node) for node in ast.walk(tree) if isinstance(node, kinds))
+    return [text for text in found if text]
+
+
+def stdlib_documents(kind: str = "docstrings", max_bytes: int = 2_000_000) -> list[str]:
+    """Offline natural text from the Python standard library, deterministic for a given Python version.
+
+    ``kind="docstrings"``: one document per docstring (English prose); ``kind="source"``: one per file.
+    Documents are taken in sorted file order until ``max_bytes`` (UTF-8) is reached; the last is cut.
+    """
+    if kind not in ("docstrings", "source"):
+        raise SinklabError(f"kind must be 'docstrings' or 'source', got {kind!r}.")
+    documents, total = [], 0
+    for path in stdlib_files():
+        source = path.read_text(encoding="utf-8", errors="replace")
+        for text in docstrings(source) if kind == "docstrings" else [source]:
+            room = max_bytes - total
+            if room <= 0:
+                return documents
+            text = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+            documents.append(text)
+            total += len(text.encode("utf-8"))
+    return documents
+
+
+def token_stream(documents: list[str], tokenizer) -> torch.Tensor:
+    """All documents tokenized without special tokens and joined by the EOS token, as one 1-D tensor."""
+    ids = tokenizer(documents, add_special_tokens=False, verbose=False)["input_ids"]
+    return torch.tensor([token for doc in ids for token in (*doc, tokenizer.eos_token_id)], dtype=torch.long)
+
+
+def pack(stream: torch.Tensor, seq_len: int, strategy: str = "bos", bos_id: int | None = None) -> torch.Tensor:
+    """Cut a 1-D token stream into non-overlapping windows ``[n_windows, seq_len]``.
+
+    ``strategy="bos"``: every window starts with ``bos_id`` followed by ``seq_len - 1`` stream tokens
+    (fixed BOS at position 0). ``strategy="none"``: windows are plain ``seq_len``-token slices, so the
+    first token is wherever the cut falls. The incomplete tail is dropped.
+    """
+    if strategy not in ("bos", "none"):
+        raise SinklabError(f"packing strategy must be 'bos' or 'none', got {strategy!r}.")
+    if strategy == "bos" and bos_id is None:
+        raise SinklabError("packing with strategy='bos' needs bos_id (e.g. tokenizer.bos_token_id).")
+    body = seq_len - 1 if strategy == "bos" else seq_len
+    n_windows = len(stream) // body
+    if n_windows == 0:
+        raise SinklabError(f"The stream has {len(stream)} tokens, fewer than one window of {body}.")
+    windows = stream[: n_windows * body].view(n_windows, body)
+    if strategy == "none":
+        return windows.clone()
+    return torch.cat([torch.full((n_windows, 1), bos_id, dtype=windows.dtype), windows], dim=1)
+
+
+def bigram_transitions(
+    stream: torch.Tensor,
+    vocab_size: int,
+    bos_id: int,
+    triggers: tuple[int, ...] = (),
+    trigger_prob: float = 0.0,
+) -> torch.Tensor:
+    """Row-stochastic bigram matrix ``[vocab, vocab]`` estimated from a token stream.
+
+    With ``trigger_prob > 0`` every row sends that much probability, split evenly, to the ``triggers``
+    (which then need not occur in the text). The row of ``bos_id`` holds the stream's unigram
+    frequencies, so a chain starts like text does. Tokens never seen as a predecessor get uniform rows.
+    """
+    counts = torch.zeros(vocab_size, vocab_size)
+    counts.index_put_((stream[:-1], stream[1:]), torch.ones(len(stream) - 1), accumulate=True)
+    counts[counts.sum(1) == 0] = 1.0
+    transitions = counts / counts.sum(1, keepdim=True)
+    if trigger_prob > 0:
+        transitions *= 1.0 - trigger_prob
+        transitions[:, list(triggers)] += trigger_prob / len(triggers)
+    unigram = torch.bincount(stream, minlength=vocab_size).float()
+    unigram[list(triggers)] = 0.0
+    transitions[bos_id] = unigram / unigram.sum()
+    return transitions
+
+
+def backcopy_batch(
+    transitions: torch.Tensor,
+    triggers: tuple[int, ...],
+    batch_size: int,
+    seq_len: int,
+    bos_id: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bigram-Backcopy sequences (Guo et al. 2024): ``(tokens [batch, seq_len], is_trigger [batch, seq_len])``.
+
+    Position 0 is ``bos_id``; each later token follows the bigram chain, except right after a trigger,
+    where it copies the token before the trigger: ``tokens[t + 1] == tokens[t - 1]`` wherever
+    ``is_trigger[t]``. (The token before a trigger is never itself a trigger, since a trigger is always
+    followed by a copy, so the copy rule is never ambiguous.)
+    """
+    trigger_ids = torch.tensor(triggers, dtype=torch.long)
+    tokens = torch.full((batch_size, seq_len), bos_id, dtype=torch.long)
+    for t in range(1, seq_len):
+        tokens[:, t] = torch.multinomial(transitions[tokens[:, t - 1]], 1, generator=generator).squeeze(1)
+        if t >= 2:
+            after_trigger = torch.isin(tokens[:, t - 1], trigger_ids)
+            tokens[:, t] = torch.where(after_trigger, tokens[:, t - 2], tokens[:, t])
+    return tokens, torch.isin(tokens, trigger_ids)
