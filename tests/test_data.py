@@ -20,11 +20,6 @@ def test_byte_tokenizer_maps_bytes_to_ids_and_prepends_bos(tokenizer):
     assert len(tokenizer) == data.N_BYTES + 3
 
 
-def test_natural_prompts_are_at_least_32_tokens(tokenizer):
-    for prompt in data.NATURAL_PROMPTS:
-        assert len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) >= 32
-
-
 def test_stdlib_documents_are_deterministic_and_bounded():
     first = data.stdlib_documents("docstrings", max_bytes=20_000)
     assert first == data.stdlib_documents("docstrings", max_bytes=20_000)

@@ -78,8 +78,18 @@ def test_interactive_widget_redraws_when_a_slider_moves():
 def test_the_rule_shows_a_widget_only_in_a_live_kernel_outside_the_ci_profile(monkeypatch, frontend, profile, expected):
     monkeypatch.setattr(widgets.env, "frontend", lambda: frontend)
     monkeypatch.setenv("SINKLAB_PROFILE", profile)
+    monkeypatch.delenv("SINKLAB_INTERACTIVE", raising=False)
     assert widgets.wants_widget() is expected
     assert widgets.wants_widget(interactive=not expected) is (not expected)
+
+
+@pytest.mark.parametrize("setting, frontend, profile", [("1", "script", "ci"), ("0", "jupyter", "cpu")])
+def test_sinklab_interactive_overrides_the_rule_when_set(monkeypatch, setting, frontend, profile):
+    """E.g. the browser test's live JupyterLab on the offline ci profile (1), or PNG-only charts (0)."""
+    monkeypatch.setattr(widgets.env, "frontend", lambda: frontend)
+    monkeypatch.setenv("SINKLAB_PROFILE", profile)
+    monkeypatch.setenv("SINKLAB_INTERACTIVE", setting)
+    assert widgets.wants_widget() is (setting == "1")
 
 
 def test_under_pytest_the_explorer_is_the_static_chart():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -44,7 +43,11 @@ def build_model(shape: str, attn_implementation: str, device: str, dtype):
 
 
 def run_one(mode: str, length: int, shape: str, device: str, dtype_name: str, repeats: int) -> dict:
-    """Time one mode at one length in this process: median wall time of ``repeats`` runs after one warm-up."""
+    """Time one mode at one length in this process: the best wall time of ``repeats`` runs after one warm-up.
+
+    The best run is the one least disturbed by other load on the machine (a shared CPU), so ratios of
+    best times are steadier than ratios of means.
+    """
     import torch
 
     from sinklab.measure import measure
@@ -68,7 +71,7 @@ def run_one(mode: str, length: int, shape: str, device: str, dtype_name: str, re
             if i > 0:
                 times.append(time.perf_counter() - start)
             del result
-    return {"mode": mode, "length": length, "seconds": statistics.median(times), "peak_mib": _peak_mib(device)}
+    return {"mode": mode, "length": length, "seconds": min(times), "peak_mib": _peak_mib(device)}
 
 
 def run_all(modes, lengths, shape, device, dtype_name, repeats, progress=True) -> list[dict]:
@@ -106,12 +109,12 @@ def format_results(results: list[dict], device: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths (default: 1024 2048 4096, plus 8192 on GPU)")
+    parser.add_argument("--lengths", type=int, nargs="+", help="default: 1024 2048 4096, plus 8192 on a GPU")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--shape", choices=sorted(SHAPES), default="toy", help="model shape (random init)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (the best is reported)")
     parser.add_argument("--out", help="also write the results as JSON to this file")
 
 
@@ -122,7 +125,7 @@ def cli_main(args) -> int:
     dtype_name = args.dtype or ("float32" if device == "cpu" else "bfloat16")
     lengths = args.lengths or ([1024, 2048, 4096] + ([8192] if device == "cuda" else []))
     results = run_all(args.modes, lengths, args.shape, device, dtype_name, args.repeats)
-    print(f"sinklab bench: {args.shape} model, {device}, {dtype_name}, batch 1, median of {args.repeats}")
+    print(f"sinklab bench: {args.shape} model, {device}, {dtype_name}, batch 1, best of {args.repeats} runs")
     print(format_results(results, device))
     if args.out:
         with open(args.out, "w") as f:

@@ -26,18 +26,6 @@ BOS, EOS, PAD = "<bos>", "<eos>", "<pad>"
 N_BYTES = 256  # byte b has token id b; the special tokens follow
 SKIPPED_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 
-# Natural prompts for sink measurements (each is >= 32 bytes, so >= 32 tokens with the byte tokenizer).
-NATURAL_PROMPTS = (
-    "The cat sat on the mat because it was tired of walking around the garden all day.",
-    "Yesterday my sister baked a chocolate cake for her friend's birthday party in the park.",
-    "The train to the city leaves at seven in the morning, so we should get up early.",
-    "Scientists measured the temperature of the lake every week for more than ten years.",
-    "She opened the old wooden box and found a letter written by her grandmother.",
-    "If it rains tomorrow, the football match will be moved to the following weekend.",
-    "The small library in our town has a reading room with large windows and quiet tables.",
-    "He forgot his umbrella at the station and walked home through the cold evening rain.",
-)
-
 
 def byte_tokenizer(model_max_length: int = 1024):
     """A byte-level `PreTrainedTokenizerFast` (ids 0-255 are bytes, then <bos>, <eos>, <pad>).

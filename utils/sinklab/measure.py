@@ -61,7 +61,7 @@ class SinkReport:
     """
 
     method: str  # "interface" (AttentionInterface) or "hooks" (eager attention modules)
-    kernels: list[str]  # per layer: what gave the log-sum-exp ("cpu_flash", "cuda_efficient", "chunked", "eager_weights")
+    kernels: list[str]  # per layer, what gave the LSE: "cpu_flash", "cuda_efficient", "chunked" or "eager_weights"
     layer_types: list[str]  # per layer: "full_attention", "sliding_attention" or "bidirectional"
     windows: list[int | None]  # per layer: sliding window (keys a query sees, itself included) or None
     eps: tuple[float, ...]
@@ -107,7 +107,9 @@ class SinkReport:
     ) -> torch.Tensor:
         """``[B, L+1]`` bool: the block's residual stream holds a massive activation (Sun et al. 2024)."""
         if self.hidden_max_abs is None:
-            raise SinklabError("This report has no hidden-state statistics. Fix: measure with stats=('first', 'hidden').")
+            raise SinklabError(
+                "This report has no hidden-state statistics. Fix: measure with stats=('first', 'hidden')."
+            )
         return metrics.is_massive(self.hidden_max_abs, self.hidden_median_abs, magnitude, ratio)
 
     def to_dict(self) -> dict:
@@ -209,7 +211,9 @@ class SinkRecorder:
     @property
     def last(self) -> SinkReport:
         if not self.reports:
-            raise SinklabError("No forward call was measured yet. Fix: run the model inside the `with sink_stats(model)` block.")
+            raise SinklabError(
+                "No forward call was measured yet. Fix: run the model inside the `with sink_stats(model)` block."
+            )
         return self.reports[-1]
 
     def start_call(self, model, args, kwargs):
@@ -224,7 +228,8 @@ class SinkRecorder:
         """Forward hook: turn the call's collector into a report."""
         collector, self.active = self.active, None
         self.reports.append(build_report(collector, self.method, self.eps))
-        self.patterns.append({i: layer.pattern.cpu() for i, layer in enumerate(collector.layers) if layer.pattern is not None})
+        kept = {i: layer.pattern.cpu() for i, layer in enumerate(collector.layers) if layer.pattern is not None}
+        self.patterns.append(kept)
 
 
 @contextmanager
@@ -371,13 +376,12 @@ def build_report(collector: CallCollector, method: str, eps: tuple[float, ...]) 
         received=_stack(layers, "received"),
     )
     if layers[0].key_norms is not None:
-        report.key_norm_first, report.key_norm_rest = (torch.stack(t, 1).cpu() for t in zip(*(l.key_norms for l in layers)))
-        report.value_norm_first, report.value_norm_rest = (
-            torch.stack(t, 1).cpu() for t in zip(*(l.value_norms for l in layers))
-        )
+        report.key_norm_first, report.key_norm_rest = _stack_pairs([layer.key_norms for layer in layers])
+        report.value_norm_first, report.value_norm_rest = _stack_pairs([layer.value_norms for layer in layers])
     if collector.hidden:
         hidden = torch.stack(collector.hidden, dim=1).cpu()  # [B, L+1, 4]
-        report.hidden_norm_first, report.hidden_norm_rest, report.hidden_max_abs, report.hidden_median_abs = hidden.unbind(-1)
+        report.hidden_norm_first, report.hidden_norm_rest = hidden[..., 0], hidden[..., 1]
+        report.hidden_max_abs, report.hidden_median_abs = hidden[..., 2], hidden[..., 3]
     return report
 
 
@@ -443,7 +447,7 @@ def sample_texts(prompts: Sequence[str], samples: int) -> list[str]:
 
 
 def tokenize(tokenizer, texts: Sequence[str], seq_len: int) -> dict:
-    """Texts as a batch of exactly ``seq_len`` tokens: truncated, padded where short (tokenizer defaults, BOS included)."""
+    """Texts as a batch of exactly ``seq_len`` tokens, truncated or padded (BOS kept where the tokenizer adds one)."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer(
@@ -483,7 +487,9 @@ def _options(model, stats, eps, topk, chunk_mb, exact, method, patterns) -> tupl
     if method == "auto":
         method = "interface" if type(model)._can_set_attn_implementation() else "hooks"
     if method == "hooks" and exact:
-        raise SinklabError("exact=True applies to method='interface'; the hooks already run the model's eager attention.")
+        raise SinklabError(
+            "exact=True applies to method='interface'; the hooks already run the model's eager attention."
+        )
     if int(topk) < 1:
         raise SinklabError(f"topk must be a positive integer, got {topk}. Fix: use e.g. topk=4.")
     eps = tuple(metrics.validate_eps(e) for e in ([eps] if isinstance(eps, (int, float)) else eps))
@@ -526,7 +532,9 @@ def _check_inputs(model, args, kwargs) -> None:
             f"`tokenizer(texts, truncation=True, max_length={limit}, return_tensors='pt')`."
         )
     if mask is not None and not mask.bool().any(-1).all():
-        raise SinklabError("A row of attention_mask has no real token (all zeros). Fix: drop empty rows from the batch.")
+        raise SinklabError(
+            "A row of attention_mask has no real token (all zeros). Fix: drop empty rows from the batch."
+        )
 
 
 def _max_positions(config) -> int | None:
@@ -646,6 +654,12 @@ def _stack(layers: list[LayerStats], name: str) -> torch.Tensor | None:
     """One statistic of every layer, stacked on axis 1 (after the batch), on the CPU; None if not measured."""
     values = [getattr(layer, name) for layer in layers]
     return None if values[0] is None else torch.stack(values, dim=1).cpu()
+
+
+def _stack_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-layer (first, rest) pairs ``[B, Hkv]`` -> two tensors ``[B, L, Hkv]`` on the CPU."""
+    firsts, rests = zip(*pairs)
+    return torch.stack(firsts, 1).cpu(), torch.stack(rests, 1).cpu()
 
 
 def _batch_shape(batch: dict) -> tuple[int, int]:

@@ -135,12 +135,15 @@ def topk_mass(attn: torch.Tensor, k: int = 4) -> torch.Tensor:
     return attn.topk(min(k, attn.shape[-1]), dim=-1).values.sum(-1)
 
 
-def entropy(attn: torch.Tensor) -> torch.Tensor:
+def entropy(attn: torch.Tensor, log_attn: torch.Tensor | None = None) -> torch.Tensor:
     """Shannon entropy of each query's attention row in nats, ``[..., q]``; 0 * log 0 counts as 0.
 
     Queipo-de-Llano et al. (2025) see attention entropy drop as the sink forms during pre-training.
+    Pass ``log_attn`` (e.g. s - LSE, finite everywhere) when you already have it, to skip the logarithm.
     """
-    return -torch.special.xlogy(attn, attn).sum(-1)
+    if log_attn is None:
+        return -torch.special.xlogy(attn, attn).sum(-1)
+    return -(attn * log_attn).sum(-1)
 
 
 def is_massive(

@@ -1,9 +1,19 @@
 """Altair chart builders (they return charts, never display them) and the rendering policy.
 
-Rendering policy, applied by the setup cell through `enable_rendering()`: every chart is shown as a
-PNG made locally by vl-convert. A PNG needs no CDN, no trusted notebook and no JavaScript, so the
-same output shows in live JupyterLab, Colab, VS Code, an offline lab machine, a stored notebook on
-GitHub or nbviewer, and in CI.
+Rendering policy, one rule applied by the setup cell: `enable_rendering(interactive=widgets.wants_widget())`.
+
+- Every chart carries a PNG made locally by vl-convert. A PNG needs no CDN, no trusted notebook and no
+  JavaScript, so GitHub, nbviewer, exported HTML, an offline JupyterLab and CI all show it. Notebooks
+  executed headless (nbval, CI: the ``ci`` profile) store only this PNG.
+- In a live kernel with a widget frontend (JupyterLab, Colab, VS Code), the chart is also an
+  `alt.JupyterChart` in offline mode: vega's JavaScript travels with the widget (vl-convert's bundle),
+  never from a CDN, so tooltips work without a network. The frontend shows the widget, a viewer without
+  widgets the PNG. Like every ipywidget, it shows "model not found" when a saved, trusted notebook is
+  reopened in JupyterLab, until its cell runs again; ``SINKLAB_INTERACTIVE=0`` keeps PNGs only.
+
+Altair's own renderers each fail somewhere: ``html`` (the default) loads vega from a CDN (blank
+offline), ``mimetype`` writes a vega-lite v6 output that fails nbformat validation, ``svg`` shows as text
+until the notebook is trusted, and ``jupyter`` stores no image.
 """
 
 from __future__ import annotations
@@ -12,27 +22,38 @@ import altair as alt
 
 PNG_SCALE = 1.5
 MAX_ROWS = 5000  # Altair's own default limit; aggregate before plotting
-
-
-def _png_renderer(spec: dict, **_) -> dict:
-    import vl_convert as vlc
-
-    png = vlc.vegalite_to_png(spec, scale=PNG_SCALE)
-    return {"image/png": png, "text/plain": "<Altair chart rendered as PNG by sinklab>"}
-
-
-def enable_rendering() -> str:
-    """Register and enable sinklab's offline PNG renderer; returns its name."""
-    alt.renderers.register("sinklab", _png_renderer)
-    alt.renderers.enable("sinklab")
-    return "sinklab"
+CHART_TEXT = "<Altair chart: sinklab shows it as a PNG, or as an interactive chart in a live kernel>"
 
 
 def to_png(chart: alt.TopLevelMixin) -> bytes:
     """The chart as PNG bytes (for saving, or for tests that check a chart really renders)."""
+    return _png(chart.to_dict())
+
+
+def _png(spec: dict) -> bytes:
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(chart.to_dict(), scale=PNG_SCALE)
+    return vlc.vegalite_to_png(spec, scale=PNG_SCALE)
+
+
+def _static_bundle(spec: dict, **_) -> tuple[dict, dict]:
+    png = _png(spec)
+    width = int.from_bytes(png[16:20], "big")  # from the PNG header; shown at 1/PNG_SCALE: sharp, not bigger
+    return {"image/png": png, "text/plain": CHART_TEXT}, {"image/png": {"width": round(width / PNG_SCALE)}}
+
+
+def _interactive_bundle(spec: dict, **_) -> tuple[dict, dict]:
+    alt.JupyterChart.enable_offline()  # once per kernel (~2 s): bundle vega's JavaScript from vl-convert
+    widget_data, widget_metadata = alt.JupyterChart(alt.Chart.from_dict(spec))._repr_mimebundle_()
+    data, metadata = _static_bundle(spec)
+    return {**widget_data, **data}, {**widget_metadata, **metadata}
+
+
+def enable_rendering(interactive: bool = False) -> str:
+    """Show every chart as a PNG, plus an offline interactive chart if `interactive`; returns the renderer's name."""
+    alt.renderers.register("sinklab", _interactive_bundle if interactive else _static_bundle)
+    alt.renderers.enable("sinklab")
+    return "sinklab"
 
 
 def layer_head_heatmap(values, title: str, value_name: str = "first-token mass") -> alt.Chart:

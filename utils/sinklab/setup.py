@@ -1,8 +1,9 @@
 """What the setup cell of every chapter calls: `start(chapter, needs_gpu)`.
 
-It seeds everything, turns on the offline chart renderer, makes `SinklabError` show as a short
-message instead of a traceback, prints one line about the environment, tells the learner when a
-GPU runtime is needed and missing, and when a freshly installed package needs a runtime restart.
+It seeds everything, turns on the offline chart renderer (the policy: `sinklab.plots`), makes
+`SinklabError` show as a short message instead of a traceback, prints one line about the environment,
+tells the learner when a GPU runtime is needed and missing, and when a freshly installed package needs
+a runtime restart.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
-from sinklab import __version__, env, plots
+from sinklab import __version__, env, plots, widgets
 from sinklab.errors import SinklabError
 
 RESTART_SENSITIVE = ("torch", "transformers", "numpy", "altair")
@@ -55,7 +56,7 @@ def start(chapter: int, needs_gpu: bool = False, seed: int = 0) -> env.Profile:
               "Restart the runtime (Colab: Runtime → Restart session), then run this cell again.")
     profile = env.profile()
     env.seed_everything(seed)
-    plots.enable_rendering()
+    plots.enable_rendering(interactive=widgets.wants_widget())
     _show_sinklab_errors_as_messages()
     import torch
     import transformers

@@ -103,7 +103,7 @@ class LazyMask:
             yield q_start, q_end, k_start, k_end, visible[..., k_start:k_end]
 
     def plain_kind(self) -> str | None:
-        """"causal" or "full" when a fused kernel's flag expresses the mask exactly, else None."""
+        """Return "causal" or "full" when a fused kernel's flag expresses the mask exactly, else None."""
         if self.padding is not None:
             return None
         if self.mask_function is bidirectional_mask_function:
@@ -298,18 +298,31 @@ def statistics_from_weights(weights: torch.Tensor, mask: LazyMask, options: Opti
     first_key = (mask.first_index(device) - mask.kv_offset).clamp(min=0)
     first_column = p.gather(-1, first_key[:, None, None, None].expand(*p.shape[:3], 1)).squeeze(-1)
     first_visible = mask.first_visible(device)
-    stats = LayerStats(first_mass=first_column * first_visible[:, None, :], first_visible=first_visible, kernel="eager_weights")
+    stats = LayerStats(first_column * first_visible[:, None, :], first_visible, kernel="eager_weights")
     heads = options.patterns.get(layer_index, ())
     if options.stats & TIER2_STATS or heads:
         visible = mask.block(0, mask.q_length, device) & mask.real_queries(device)[:, None, :, None]
-        whole = iter([(0, mask.q_length, 0, mask.kv_length, p * visible, visible)])
+        whole = iter([ProbabilityBlock(0, mask.q_length, 0, mask.kv_length, p * visible, visible)])
         for name, value in chunked_statistics(whole, p.shape[:3], p.shape[-1], options, heads).items():
             setattr(stats, name, value)
     return stats
 
 
+@dataclass
+class ProbabilityBlock:
+    """Attention probabilities ``p`` ``[B, H, rows, keys]`` of queries ``q_start:q_end`` on keys ``k_start:k_end``."""
+
+    q_start: int
+    q_end: int
+    k_start: int
+    k_end: int
+    p: torch.Tensor
+    visible: torch.Tensor  # [B, 1, rows, keys] bool
+    log_p: torch.Tensor | None = None  # finite log p where known (saves a logarithm for the entropy)
+
+
 def chunked_statistics(
-    probability_chunks: Iterator[tuple[int, int, int, int, torch.Tensor, torch.Tensor]],
+    blocks: Iterator[ProbabilityBlock],
     query_shape: tuple[int, int, int],
     kv_length: int,
     options: Options,
@@ -317,28 +330,28 @@ def chunked_statistics(
 ) -> dict[str, torch.Tensor]:
     """Tier-2 statistics from blocks of attention probabilities, never holding more than one block.
 
-    ``probability_chunks`` yields ``(q_start, q_end, k_start, k_end, p, visible)`` with ``p`` of shape
-    ``[B, H, rows, k_end - k_start]``. Returns the requested subset of ``topk_mass`` and ``entropy``
-    ``[B, H, Tq]``, ``received`` ``[B, H, Tk]`` (Gu et al.'s importance of every key: mean over the queries
-    that see it) and ``pattern`` ``[B, len(heads), Tq, Tk]``.
+    Returns the requested subset of ``topk_mass`` and ``entropy`` ``[B, H, Tq]``, ``received``
+    ``[B, H, Tk]`` (Gu et al.'s importance of every key: mean over the queries that see it) and
+    ``pattern`` ``[B, len(heads), Tq, Tk]``.
     """
     batch, n_heads, q_length = query_shape
     out: dict[str, torch.Tensor] = {}
     received = seen_by = None
-    for q_start, q_end, k_start, k_end, p, visible in probability_chunks:
+    for block in blocks:
+        p, queries, keys = block.p, slice(block.q_start, block.q_end), slice(block.k_start, block.k_end)
         if not out:
             out = _zeros_for(options.stats, heads, batch, n_heads, q_length, kv_length, p.device)
             if "received" in out:
                 received, seen_by = out["received"], torch.zeros(batch, 1, kv_length, device=p.device)
         if "topk_mass" in out:
-            out["topk_mass"][:, :, q_start:q_end] = metrics.topk_mass(p, options.topk)
+            out["topk_mass"][:, :, queries] = metrics.topk_mass(p, options.topk)
         if "entropy" in out:
-            out["entropy"][:, :, q_start:q_end] = metrics.entropy(p)
+            out["entropy"][:, :, queries] = metrics.entropy(p, block.log_p)
         if received is not None:
-            received[:, :, k_start:k_end] += p.sum(-2)
-            seen_by[:, :, k_start:k_end] += visible.sum(-2)
+            received[:, :, keys] += p.sum(-2)
+            seen_by[:, :, keys] += block.visible.sum(-2)
         if "pattern" in out:
-            out["pattern"][:, :, q_start:q_end, k_start:k_end] = p[:, list(heads)]
+            out["pattern"][:, :, queries, keys] = p[:, list(heads)]
     if received is not None:
         out["received"] = received / seen_by.clamp(min=1)
     return out
@@ -354,9 +367,8 @@ def grouped_scores(
     """
     batch, n_heads, q_length, dim = query.shape
     n_kv = key.shape[1]
-    grouped = query.float().reshape(batch, n_kv, n_heads // n_kv, q_length, dim)
-    scores = torch.matmul(grouped, key.float()[:, :, None].transpose(-1, -2)) * scaling
-    scores = scores.reshape(batch, n_heads, q_length, key.shape[2])
+    grouped = (query.float() * scaling).reshape(batch, n_kv, n_heads // n_kv * q_length, dim)  # heads of a key head
+    scores = torch.matmul(grouped, key.float().transpose(-1, -2)).reshape(batch, n_heads, q_length, key.shape[2])
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
     return scores
@@ -365,13 +377,16 @@ def grouped_scores(
 def _probability_chunks(query, key, mask, lse, scaling, softcap, rows):
     """Yield exact attention probabilities block by block: p = exp(s - LSE) on visible keys, 0 elsewhere.
 
-    Pad queries count as seeing nothing, so they drop out of every statistic."""
+    Also yields log p = s - LSE (finite everywhere; the entropy reuses it). Pad queries count as
+    seeing nothing, so they drop out of every statistic."""
     real = mask.real_queries(query.device)[:, None, :, None]
+    finite_lse = torch.where(torch.isfinite(lse), lse, 0.0)[..., None]
     for q_start, q_end, k_start, k_end, visible in mask.chunks(rows, query.device):
         visible = visible & real[:, :, q_start:q_end]
         scores = grouped_scores(query[:, :, q_start:q_end], key[:, :, k_start:k_end], scaling, softcap)
-        scores = scores.masked_fill(~visible, float("-inf"))
-        yield q_start, q_end, k_start, k_end, metrics.mass_from_lse(scores, lse[:, :, q_start:q_end, None]), visible
+        log_p = scores.sub_(finite_lse[:, :, q_start:q_end])
+        p = torch.exp(log_p).masked_fill_(~visible, 0.0)
+        yield ProbabilityBlock(q_start, q_end, k_start, k_end, p, visible, log_p)
 
 
 def _chunked_attention(query, key, value, mask, scaling, softcap, rows):
@@ -384,8 +399,8 @@ def _chunked_attention(query, key, value, mask, scaling, softcap, rows):
         lse = torch.logsumexp(scores, dim=-1)
         p = metrics.mass_from_lse(scores, lse[..., None])
         batch, n_heads, n_rows, n_keys = p.shape
-        grouped = p.reshape(batch, n_kv, n_heads // n_kv, n_rows, n_keys)
-        out = torch.matmul(grouped, value[:, :, None, k_start:k_end].float())
+        grouped = p.reshape(batch, n_kv, n_heads // n_kv * n_rows, n_keys)  # query heads of a key head, stacked
+        out = torch.matmul(grouped, value[:, :, k_start:k_end].float())
         outputs.append(out.reshape(batch, n_heads, n_rows, -1).to(value.dtype))
         lses.append(lse)
     return torch.cat(outputs, dim=2), torch.cat(lses, dim=2)
@@ -402,7 +417,7 @@ def _cpu_flash(query, key, value, mask, scaling, rows):
     for q_start, q_end, k_start, k_end, visible in mask.chunks(rows, query.device):
         block_query = query[:, :, q_start:q_end]
         if k_end == k_start:  # a block of pad queries: they see nothing
-            outputs.append(torch.zeros_like(block_query[..., :1]).expand(*block_query.shape[:3], value.shape[-1]))
+            outputs.append(block_query.new_zeros(*block_query.shape[:3], value.shape[-1]))
             lses.append(torch.full(block_query.shape[:3], float("-inf"), device=query.device))
             continue
         additive = torch.zeros(visible.shape, dtype=query.dtype, device=query.device)

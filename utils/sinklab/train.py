@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from sinklab import data, metrics
+from sinklab import data, measure, prompts
 from sinklab.models import embedded_model_path
 
 __all__ = [
@@ -106,18 +106,17 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True  # show a tqdm bar
 
+    def __post_init__(self):
+        if self.schedule not in ("cosine", "linear"):
+            raise ValueError(f"schedule must be 'cosine' or 'linear', got {self.schedule!r}")
+
 
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
     """Multiplier of the base learning rate at `step`: linear warmup, then cosine or linear decay."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    if config.schedule == "cosine":
-        decay = 0.5 * (1.0 + math.cos(math.pi * progress))
-    elif config.schedule == "linear":
-        decay = 1.0 - progress
-    else:
-        raise ValueError(f"schedule must be 'cosine' or 'linear', got {config.schedule!r}")
+    decay = 0.5 * (1.0 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1.0 - progress
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * decay
 
 
@@ -134,25 +133,19 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 # 3. Measuring the sink during training -----------------------------------------------------------------
 
 
-@torch.no_grad()
 def first_token_report(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                        eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
-    """Gu et al.'s first-token importance alpha_0 and sink rates from eager attention weights.
+    """Gu et al.'s first-token importance alpha_0 and sink rates, measured with `sinklab.measure`.
 
     Returns ``{"importance": [batch, layer, head] tensor, "sink_rate": {eps: fraction}}``. alpha_0 is the
     mean attention the first token receives from the queries that see it (pad queries excluded); the
-    sink rate is the fraction of (prompt, layer, head) with alpha_0 > eps. The model runs once with
-    eager attention (the only kind that returns weights) and is switched back afterwards.
+    sink rate is the fraction of (prompt, layer, head) with alpha_0 > eps.
     """
-    previous = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        outputs = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
-    finally:
-        model.set_attn_implementation(previous)
-    attn = torch.stack(outputs.attentions, dim=1).float()  # [batch, layer, head, q, k]
-    importance = metrics.importance_score(attn, 0, padding_mask=attention_mask)
-    return {"importance": importance, "sink_rate": {e: metrics.sink_rate(importance, e) for e in eps}}
+    inputs = {"input_ids": input_ids}
+    if attention_mask is not None:
+        inputs["attention_mask"] = attention_mask
+    report = measure.measure(model, inputs, eps=eps)
+    return {"importance": report.importance, "sink_rate": dict(report.sink_rate)}
 
 
 def sink_probe(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -329,8 +322,8 @@ def embedded_batches(recipe: EmbeddedRecipe, tokenizer) -> tuple[Callable[[], to
 
 
 def natural_probe(tokenizer, with_bos: bool = True) -> dict:
-    """`data.NATURAL_PROMPTS` tokenized as a padded batch, with or without the leading <bos>."""
-    return tokenizer(list(data.NATURAL_PROMPTS), add_special_tokens=with_bos, padding=True, return_tensors="pt")
+    """The course's natural prompts (`prompts.NATURAL`) as a padded batch, with or without the leading <bos>."""
+    return tokenizer(prompts.NATURAL, add_special_tokens=with_bos, padding=True, return_tensors="pt")
 
 
 def sink_table(model, tokenizer, eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
@@ -388,6 +381,7 @@ def model_card(recipe: EmbeddedRecipe, model, history: list[dict], table: dict, 
     final = history[-1]
     rates = {name: ", ".join(f"ε = {e}: {100 * r:.1f} %" for e, r in t["sink_rate"].items())
              for name, t in table.items()}
+    lengths = [len(p.encode("utf-8")) for p in prompts.NATURAL]  # one token per byte, <bos> aside
     recipe_lines = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(recipe).items())
     return f"""---
 license: apache-2.0
@@ -440,8 +434,8 @@ python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm
 ## Measured sink
 
 Gu et al.'s first-token importance α₀ (mean attention position 0 receives from all queries, itself
-included), averaged over the {len(data.NATURAL_PROMPTS)} natural prompts in `sinklab.data.NATURAL_PROMPTS`
-(e.g. "{data.NATURAL_PROMPTS[0]}"; 76–90 tokens each), per layer × head.
+included), averaged over the {len(prompts.NATURAL)} natural paragraphs in `sinklab.prompts.NATURAL`
+({min(lengths)}–{max(lengths)} tokens each, e.g. "{prompts.NATURAL[0][:60]}…"), per layer × head.
 
 **With `<bos>`** (sink rate over (prompt, layer, head): {rates['with_bos']})
 

@@ -1,0 +1,134 @@
+"""Chapters 0 and 2's checks pass on the reference solutions and name the mistake in typical wrong answers.
+
+As in test_checks_ch1.py, each wrong answer is written the way a learner would write it.
+"""
+
+import re
+
+import pytest
+import torch
+
+from sinklab import checks, metrics
+from sinklab.checks import CheckFailed
+
+# ---------------------------------------------------------------- reference solutions
+
+
+def first_token_share(scores):
+    return torch.softmax(scores, dim=-1)[:, 0]
+
+
+def first_token_mass_per_head(attn):
+    return attn[..., :, 0].mean(dim=-1)
+
+
+def importance_score(attn, padding_mask):
+    return metrics.importance_score(attn, 0, padding_mask=padding_mask)
+
+
+def sink_rate(importance, eps):
+    return (importance > eps).float().mean().item()
+
+
+def adds_bos(tokenizer):
+    ids = tokenizer("hello world")["input_ids"]
+    return tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
+
+
+# ---------------------------------------------------------------- wrong answers, as a learner writes them
+
+
+def share_softmax_over_queries(scores):
+    return torch.softmax(scores, dim=0)[:, 0]
+
+
+def share_raw_scores(scores):
+    return scores[:, 0]
+
+
+def mass_first_query_row(attn):
+    return attn[..., 0, :].mean(dim=-1)
+
+
+def mass_summed(attn):
+    return attn[..., 0].sum(dim=-1)
+
+
+def importance_ignores_padding(attn, padding_mask):
+    return attn[..., :, 0].mean(dim=-1)
+
+
+def importance_divides_by_length(attn, padding_mask):
+    first = padding_mask.argmax(dim=-1)
+    column = torch.stack([attn[b, ..., first[b]] for b in range(attn.shape[0])])
+    return (column * padding_mask[:, None, None, :]).sum(-1) / attn.shape[-1]
+
+
+def importance_key_zero_for_every_row(attn, padding_mask):
+    real = padding_mask.bool()[:, None, None, :]
+    return (attn[..., 0] * real).sum(-1) / real.sum(-1)
+
+
+def sink_rate_inclusive(importance, eps):
+    return (importance >= eps).float().mean().item()
+
+
+def sink_rate_percent(importance, eps):
+    return 100 * (importance > eps).float().mean().item()
+
+
+def sink_rate_fixed_threshold(importance, eps):
+    return (importance > 0.3).float().mean().item()
+
+
+def adds_bos_has_token(tokenizer):
+    return tokenizer.bos_token is not None
+
+
+def adds_bos_never(tokenizer):
+    return False
+
+
+SOLUTIONS = [
+    (checks.check_first_token_share, first_token_share),
+    (checks.check_first_token_mass_per_head, first_token_mass_per_head),
+    (checks.check_importance_score, importance_score),
+    (checks.check_sink_rate, sink_rate),
+    (checks.check_adds_bos, adds_bos),
+]
+
+WRONG_ANSWERS = [
+    (checks.check_first_token_share, share_softmax_over_queries, "softmax over the query axis"),
+    (checks.check_first_token_share, share_raw_scores, "no softmax"),
+    (checks.check_first_token_mass_per_head, mass_first_query_row, "first *query*"),
+    (checks.check_first_token_mass_per_head, mass_summed, "summed over queries"),
+    (checks.check_importance_score, importance_ignores_padding, "ignored the padding"),
+    (checks.check_importance_score, importance_divides_by_length, "wrong denominator"),
+    (checks.check_importance_score, importance_key_zero_for_every_row, "first *real* token"),
+    (checks.check_sink_rate, sink_rate_inclusive, "strict > eps"),
+    (checks.check_sink_rate, sink_rate_percent, "percentage"),
+    (checks.check_sink_rate, sink_rate_fixed_threshold, "ignored the eps argument"),
+    (checks.check_adds_bos, adds_bos_has_token, "*has* a bos_token"),
+    (checks.check_adds_bos, adds_bos_never, "reported as not adding"),
+]
+
+
+@pytest.mark.parametrize("check, solution", SOLUTIONS, ids=lambda x: getattr(x, "__name__", ""))
+def test_check_passes_on_the_reference_solution(check, solution, capsys):
+    check(solution)
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check, wrong, mistake", WRONG_ANSWERS, ids=lambda x: getattr(x, "__name__", None))
+def test_check_names_the_mistake(check, wrong, mistake):
+    with pytest.raises(CheckFailed, match=re.escape(mistake)):
+        check(wrong)
+
+
+@pytest.mark.parametrize("check", [c for c, _ in SOLUTIONS], ids=lambda c: c.__name__)
+def test_a_stub_stops_the_check_with_its_own_error(check):
+    def stub(*args):
+        raise NotImplementedError("Exercise 2.k: a stub")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2.k"):
+        check(stub)
