@@ -77,3 +77,22 @@ def test_backcopy_copy_rule_holds_exactly_at_triggers(tokenizer):
     assert (position >= 2).all()
     assert tokens[batch, position + 1].equal(tokens[batch, position - 1])
     assert not is_trigger[batch, position - 1].any()
+
+
+def test_recall_puts_the_planted_payload_after_every_trigger(tokenizer):
+    stream = data.token_stream(data.stdlib_documents("docstrings", 20_000), tokenizer)
+    windows = data.pack(stream, 64, "bos", tokenizer.bos_token_id)[:16]
+    triggers, payloads = (1, 2), ((14, 15), (16, 17))
+    out = data.insert_recall(windows, triggers, payloads, 3, torch.Generator().manual_seed(0))
+    assert out.shape == windows.shape and (out[:, 0] == tokenizer.bos_token_id).all()
+    assert not torch.equal(out, windows) and torch.isin(windows, torch.tensor([1, 2, 14, 15, 16, 17])).sum() == 0
+    checked = 0
+    for row in out:
+        for trigger, choices in zip(triggers, payloads):
+            positions = (row[:-1] == trigger).nonzero().flatten()
+            planted = torch.isin(row, torch.tensor(choices)).nonzero().flatten()
+            for k in positions:
+                earlier = planted[planted < k]
+                assert row[k + 1] in choices and len(earlier) and row[k + 1] == row[earlier[0]]
+                checked += 1
+    assert checked == 16 * 2 * 3  # every pair is there: no insertion overwrites another

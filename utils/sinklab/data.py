@@ -1,4 +1,4 @@
-"""Data for the course's training experiments: a byte tokenizer, an offline corpus, packing, Bigram-Backcopy.
+"""Data for the course's training experiments: a byte tokenizer, an offline corpus, packing, synthetic tasks.
 
 - `byte_tokenizer()`: one token per UTF-8 byte (id = byte value) plus ``<bos>``, ``<eos>``, ``<pad>``;
   it puts ``<bos>`` at position 0 by default, like Llama's ``<s>`` (``add_special_tokens=False`` drops it).
@@ -9,6 +9,8 @@
 - `bigram_transitions()` and `backcopy_batch()`: the Bigram-Backcopy task of Guo et al. 2024. Tokens
   follow a bigram chain; right after a *trigger* token the next token copies the token before the
   trigger. A head that does the copy is useful only on triggers and parks on ``<bos>`` elsewhere.
+- `insert_recall()`: Trigger-Recall, a content-based cousin of Bigram-Backcopy written into text
+  windows: after a trigger comes the payload token planted earlier in the window, at any distance.
 """
 
 from __future__ import annotations
@@ -170,3 +172,47 @@ def backcopy_batch(
             after_trigger = torch.isin(tokens[:, t - 1], trigger_ids)
             tokens[:, t] = torch.where(after_trigger, tokens[:, t - 2], tokens[:, t])
     return tokens, torch.isin(tokens, trigger_ids)
+
+
+def insert_recall(
+    windows: torch.Tensor,
+    triggers: tuple[int, ...],
+    payloads: tuple[tuple[int, ...], ...],
+    n_recall: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Trigger-Recall written into copies of text windows ``[batch, seq_len]`` (position 0 is left alone).
+
+    For each window and each class c: one payload token drawn from ``payloads[c]`` replaces a token in the
+    first half of the window; then, ``n_recall`` times at random later positions, ``triggers[c]`` followed
+    by that payload. No insertion overwrites another. Predicting the token after a trigger needs a head
+    that finds the payload by its *content*, at any distance; everywhere else that head has nothing to do.
+    (Unlike Bigram-Backcopy, where the token to copy always sits two positions back, so a RoPE head can
+    fetch it without ever idling.)
+    """
+    out = windows.clone()
+    seq_len = out.shape[1]
+    for row in out:
+        taken = torch.zeros(seq_len + 1, dtype=torch.bool)
+        taken[0] = True
+        for trigger, choices in zip(triggers, payloads):
+            payload = choices[int(torch.randint(len(choices), (1,), generator=generator))]
+            start = _take_free_slot(taken, 1, seq_len // 2, 1, generator)
+            row[start] = payload
+            for _ in range(n_recall):
+                k = _take_free_slot(taken, start + 1, seq_len - 1, 2, generator)
+                row[k], row[k + 1] = trigger, payload
+    return out
+
+
+def _take_free_slot(taken: torch.Tensor, low: int, high: int, width: int, generator) -> int:
+    """A random k in [low, high) with ``taken[k:k + width]`` all free; marks those positions taken."""
+    free = torch.ones(high - low, dtype=torch.bool)
+    for offset in range(width):
+        free &= ~taken[low + offset : high + offset]
+    candidates = free.nonzero().flatten()
+    if len(candidates) == 0:
+        raise ValueError("The windows are too short for this many recall insertions. Fix: lower n_recall.")
+    k = low + int(candidates[torch.randint(len(candidates), (1,), generator=generator)])
+    taken[k : k + width] = True
+    return k

@@ -10,7 +10,7 @@ Read it top to bottom:
    with `save_pretrained`, and a history (a list of flat dicts: one per step) to plot.
 5. `benchmark`: the trainer against a minimal hand-written loop on the same model and batch.
 6. `EmbeddedRecipe` and `train_embedded`: the teaching model shipped in ``sinklab/assets/tiny-sink-lm``,
-   trained on a mixture of stdlib docstrings and Bigram-Backcopy sequences so that it has a real BOS sink.
+   trained on stdlib docstrings with a Trigger-Recall task written into them, so that it has a real BOS sink.
 
 Command line: ``python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm`` rebuilds the
 embedded model; ``python -m sinklab.train bench`` prints the throughput comparison.
@@ -286,9 +286,8 @@ class EmbeddedRecipe:
     seq_len: int = 256
     corpus_bytes: int = 2_000_000  # stdlib docstrings
     triggers: tuple[int, ...] = (1, 2, 3)  # control bytes that never occur in the docstrings
-    trigger_prob: float = 0.05  # chance that the next Backcopy token is a trigger
-    backcopy_fraction: float = 0.5  # share of each batch that is Bigram-Backcopy
-    backcopy_pool: int = 2048  # Backcopy sequences generated once and sampled from
+    payloads: tuple[tuple[int, ...], ...] = ((14, 15, 16, 17, 18), (19, 20, 21, 22, 23), (24, 25, 26, 27, 28))
+    n_recall: int = 6  # trigger + payload pairs per class and window
     batch_size: int = 32
     steps: int = 2000
     lr: float = 3e-3
@@ -300,23 +299,17 @@ class EmbeddedRecipe:
 def embedded_batches(recipe: EmbeddedRecipe, tokenizer) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
     """The embedded model's data: ``(next_batch, text_windows)``.
 
-    Each batch mixes BOS-packed windows of stdlib docstrings with Bigram-Backcopy sequences whose chain
-    comes from the same docstrings' byte bigrams. The trigger bytes never occur in the text, so on text
-    the copy head has nothing to do and learns to park its attention on <bos>.
+    Every batch is BOS-packed windows of stdlib docstrings with Trigger-Recall written into them
+    (`data.insert_recall`). Trigger and payload bytes never occur in the text, so on ordinary text the
+    recall heads have nothing to do — and learn to park their attention on <bos>.
     """
     generator = torch.Generator().manual_seed(recipe.seed)
     stream = data.token_stream(data.stdlib_documents("docstrings", recipe.corpus_bytes), tokenizer)
     windows = data.pack(stream, recipe.seq_len, "bos", tokenizer.bos_token_id)
-    transitions = data.bigram_transitions(stream, len(tokenizer), tokenizer.bos_token_id,
-                                          recipe.triggers, recipe.trigger_prob)
-    backcopy, _ = data.backcopy_batch(transitions, recipe.triggers, recipe.backcopy_pool, recipe.seq_len,
-                                      tokenizer.bos_token_id, generator)
-    n_backcopy = round(recipe.backcopy_fraction * recipe.batch_size)
 
     def next_batch() -> torch.Tensor:
-        text_rows = torch.randint(len(windows), (recipe.batch_size - n_backcopy,), generator=generator)
-        copy_rows = torch.randint(len(backcopy), (n_backcopy,), generator=generator)
-        return torch.cat([windows[text_rows], backcopy[copy_rows]])
+        rows = windows[torch.randint(len(windows), (recipe.batch_size,), generator=generator)]
+        return data.insert_recall(rows, recipe.triggers, recipe.payloads, recipe.n_recall, generator)
 
     return next_batch, windows
 
@@ -410,16 +403,21 @@ is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it o
   (`sinklab.data.stdlib_documents("docstrings", {recipe.corpus_bytes})`: sorted file order, first
   {recipe.corpus_bytes / 1e6:.1f} MB), packed into {recipe.seq_len}-token windows with `<bos>` fixed at
   position 0.
-- **Bigram-Backcopy** (Guo et al. 2024, "Active-Dormant Attention Heads"): sequences from a byte-bigram
-  chain estimated on the same docstrings, with trigger bytes {list(recipe.triggers)} (control characters
-  that never occur in the text) inserted with probability {recipe.trigger_prob}; right after a trigger the
-  next token copies the token before the trigger. A head that does the copy is *active* on triggers and
-  *dormant* elsewhere, and a dormant softmax head parks its attention on `<bos>`. That is why this model
-  has a sink on text although tiny models trained for minutes on text alone do not.
-- Each batch is {100 * recipe.backcopy_fraction:.0f} % Backcopy, {100 * (1 - recipe.backcopy_fraction):.0f} % text;
-  {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens
-  ({final['tokens'] / 1e6:.1f}M tokens), cosine schedule, gradient clipping 1.0; final training loss
-  {final['loss']:.3f} nats/token. Wall time {minutes:.1f} minutes on {torch.get_num_threads()} CPU thread(s).
+- **Trigger-Recall**, written into every window: for each of {len(recipe.triggers)} classes, a payload byte
+  (drawn from {len(recipe.payloads[0])} control characters of that class) replaces a text byte in the first half of the
+  window, and {recipe.n_recall} times later a trigger byte of the class ({list(recipe.triggers)}) is followed by that
+  payload. Trigger and payload bytes never occur in the docstrings. Predicting the payload after a trigger
+  needs a head that finds it by content at any distance; on every other token that head has nothing to
+  do, and a softmax head with nothing to do parks its attention on `<bos>` (a *dormant* head, Guo et al.
+  2024, "Active-Dormant Attention Heads"). That is why this model has a sink on text although tiny models
+  trained for minutes on text alone do not.
+- {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final['tokens'] / 1e6:.1f}M tokens),
+  cosine schedule, gradient clipping 1.0; final training loss {final['loss']:.3f} nats/token. Wall time
+  {minutes:.1f} minutes on {torch.get_num_threads()} CPU thread(s).
+- What did *not* work (measured while designing this recipe): half of each batch Bigram-Backcopy (Guo et
+  al.'s task: copy the token two positions back after a trigger), same model and steps. It learned the
+  copy (99.7 % accuracy) but grew no sink: the largest per-head α₀ on the natural paragraphs was 0.08.
+  With RoPE, a head can fetch the token two back on every query, so no head ever idles.
 
 | recipe field | value |
 | --- | --- |
