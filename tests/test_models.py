@@ -108,3 +108,18 @@ def test_tinystories_loads_from_a_prefilled_cache_offline(hf_cache):
     model, tokenizer = models.load_model("raincandy-u/TinyStories-656K")
     assert model.config.model_type == "llama"
     assert model.config.num_hidden_layers == 2
+
+
+def test_forward_with_cache_continues_exactly_where_the_prefix_stopped():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2)).eval()
+    ids = torch.randint(0, 50, (1, 9))
+    with torch.no_grad():
+        full, _ = models.forward_with_cache(model, ids)
+        _, cache = models.forward_with_cache(model, ids[:, :4])
+        rest, cache = models.forward_with_cache(model, ids[:, 4:], cache)
+    torch.testing.assert_close(rest, full[:, 4:], atol=1e-5, rtol=0)
+    assert cache.layers[0].keys.shape == (1, 2, 9, 8)

@@ -14,6 +14,7 @@ the GPU runs out of memory. Three models need no hub at all:
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,7 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
         AutoConfig.from_pretrained(path)  # fails fast, and clearly, when offline, gated or unsupported
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = auto.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
+        model.name_or_path = tokenizer.name_or_path = name  # e.g. "sinklab/tiny-sink-lm", not its folder
     except torch.OutOfMemoryError as e:
         err = SinklabError(
             f"{name} does not fit in your GPU's free memory. Fix: restart the kernel to free memory, "
@@ -180,6 +182,17 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
     except (OSError, ValueError) as e:
         raise explain_load_error(name, e) from e
     return model, tokenizer
+
+
+def forward_with_cache(model, input_ids, cache=None):
+    """One forward pass that also returns the key/value cache: ``(logits, cache)``.
+
+    Continue from `cache` when given. transformers 5.24 renamed ``past_key_values`` to ``cache`` (the
+    argument and the output field); this works with either name.
+    """
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    outputs = model(input_ids, use_cache=True, **({name: cache} if cache is not None else {}))
+    return outputs.logits, outputs[name]
 
 
 def explain_load_error(name: str, error: BaseException) -> SinklabError:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import altair as alt
 
+from sinklab.errors import SinklabError
+
 PNG_SCALE = 1.5
 MAX_ROWS = 5000  # Altair's own default limit; aggregate before plotting
 CHART_TEXT = "<Altair chart: sinklab shows it as a PNG, or as an interactive chart in a live kernel>"
@@ -83,8 +85,10 @@ def attention_heatmaps(patterns, tokens: list[str], title: str, columns: int = 4
     import pandas as pd
 
     n_heads, length, _ = patterns.shape
-    if n_heads * length * length > MAX_ROWS:
-        raise ValueError(f"{n_heads} heads x {length}^2 cells is over {MAX_ROWS}: pass fewer heads or tokens")
+    cells = n_heads * length * (length + 1) // 2  # the causal lower triangle of every head
+    if cells > MAX_ROWS:
+        raise SinklabError(f"{n_heads} heads x {length} tokens make {cells} cells, over Altair's {MAX_ROWS}. "
+                           "Fix: pass fewer heads or a shorter prompt.")
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
     rows = [
         {"head": h, "query": labels[q], "key": labels[k], "weight": float(patterns[h, q, k])}
