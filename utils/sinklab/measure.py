@@ -571,7 +571,7 @@ def _all_configs(model: PreTrainedModel) -> list:
     return list(found.values())
 
 
-def _attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The innermost modules whose class name ends in "Attention" (e.g. BloomAttention)."""
 
     def is_attention(module):
@@ -585,7 +585,7 @@ def _attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def _attention_hooks(model, recorder: SinkRecorder) -> list:
     """Forward hooks that reduce each eager attention module's weights to statistics and drop them."""
-    modules = _attention_modules(model)
+    modules = attention_modules(model)
     if not modules:
         raise SinklabError(
             f"{type(model).__name__} has no attention modules to hook (no class named *Attention). Fix: "
@@ -611,7 +611,7 @@ def _attention_hooks(model, recorder: SinkRecorder) -> list:
 
 def _hidden_state_hooks(model, recorder: SinkRecorder) -> list:
     """Hooks summarising the residual stream entering block 0 and leaving every block."""
-    blocks = _blocks(model)
+    blocks = transformer_blocks(model)
 
     def summarize(hidden):
         collector = recorder.active
@@ -628,7 +628,7 @@ def _hidden_state_hooks(model, recorder: SinkRecorder) -> list:
     return handles + [block.register_forward_hook(on_output) for block in blocks]
 
 
-def _blocks(model) -> torch.nn.ModuleList:
+def transformer_blocks(model) -> torch.nn.ModuleList:
     """The model's list of transformer blocks: the ModuleList with config.num_hidden_layers entries."""
     n_layers = model.config.get_text_config().num_hidden_layers
     for module in model.modules():

@@ -1,0 +1,830 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# Barbero et al. (2025), *Why do LLMs attend to the first token?*, answer their title with one idea:
+# attention **mixes** tokens, too much mixing destroys information, and a sink is how a head mixes
+# **less**. You will make that argument runnable: measure three kinds of over-mixing on a toy model
+# where every claim can be checked exactly, then look for the same effects in the profile's real LM.
+#
+# | section | you measure | on |
+# | --- | --- | --- |
+# | 1️⃣ Rank collapse | the distance of the tokens to rank one, layer by layer | toy attention stacks |
+# | 2️⃣ Over-squashing | the Jacobian ‖∂h_n/∂x_i‖ and the path-product bound | the toy model and the real LM |
+# | 3️⃣ Representational collapse | how close "1 × n" and "1 × (n+1)" end up, in fp32 and bf16 | the real LM |
+# | 4️⃣ Sinks as no-ops | each head's write to the residual stream against its first-token mass | the real LM |
+# | 5️⃣ Perturbation spread | how far a changed word travels, with and without BOS | the real LM |
+#
+# What is a theorem and what is a claim. Dong et al. (2021) and Barbero et al. (2024) prove their
+# statements; we state them as the papers do, derive the simple cases, and test them numerically. Barbero
+# et al. (2025) extend the bounds to many heads; we could not check the exact form of that extension
+# against the paper, so we present it as the paper's claim. Toy results below are asserted; real-model
+# results are reported with the model's name and asserted only where they hold for it.
+
+# %%
+import math
+
+import torch
+
+from sinklab import plots, theory
+
+# %% [markdown]
+# ## 1️⃣ Rank collapse: pure attention makes every token the same
+#
+# > **Learning objectives**
+# > - Compute the distance of a set of token vectors to rank one (Dong et al., 2021)
+# > - Compare how fast stacks of uniform, random and first-token-dominated attention collapse
+# > - Show that a residual stream plus a zero-value sink slows the collapse, and derive the rate for uniform attention
+#
+# A layer of attention replaces every token by a weighted **average** of tokens. Averages of averages
+# become more and more alike: Dong, Cordonnier & Loukas (2021, *Attention is not all you need: pure
+# attention loses rank doubly exponentially with depth*) prove that stacks of self-attention layers
+# without skip connections or MLPs drive the tokens towards a matrix of rank one, every row the same
+# vector, and that skip connections counteract it. Their measure is the residual `X − 1xᵀ` to the closest
+# such matrix. We use its Frobenius version, relative to the size of `X`:
+#
+# $$d(X) = \frac{\min_x \lVert X - \mathbf 1 x^\top \rVert_F}{\lVert X \rVert_F} = \frac{\lVert X - \mathbf 1 \bar x^\top \rVert_F}{\lVert X \rVert_F},$$
+#
+# where the minimising `x` is the **mean token** `x̄` (set the gradient `−2 Σ_t (x_t − x)` to zero).
+# `d = 0` means every token is the same vector; `d` does not change if you scale `X`.
+#
+# ### Exercise 5.1 – Measure the distance to rank one
+#
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ≈ 8 minutes
+#
+# `x` has shape `[..., T, D]`: `T` token vectors of `D` features, with any leading (batch) axes. Return
+# `d(X)` for each of them, shape `[...]`.
+
+# %%
+def rank_one_distance(x: torch.Tensor) -> torch.Tensor:
+    """‖X − 1 x̄ᵀ‖_F / ‖X‖_F for x [..., T, D] -> [...], x̄ the mean token."""
+    ### BEGIN SOLUTION
+    residual = x - x.mean(dim=-2, keepdim=True)  # subtract the mean token from every token
+    return residual.norm(dim=(-2, -1)) / x.norm(dim=(-2, -1))
+    ### END SOLUTION
+
+
+from sinklab.checks import check_rank_one_distance
+
+check_rank_one_distance(rank_one_distance)
+
+# %% [markdown]
+# <details><summary>Hint</summary>
+#
+# The mean token is `x.mean(dim=-2, keepdim=True)` (the token axis is −2). Subtract it, then take the
+# Frobenius norm over the last two axes, `.norm(dim=(-2, -1))`, and divide by the same norm of `x`.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ rank_one_distance: correct.` and `✅ rank_one_distance(10·x): correct.` If not, the check names the
+# mistake: the mean over the wrong axis, the first token instead of the mean, no normalisation, squared
+# norms, or one number per token.
+# </details>
+#
+# ### Pure attention stacks
+#
+# Take 16 random tokens and apply the same causal attention matrix `A` twelve times, with values equal to
+# the tokens (`W_V = I`): `X ← A X`. Three kinds of `A`: **uniform** (query `t` gives `1/(t+1)` to each key
+# it sees), **random** (a softmax of Gaussian scores), and **first-token-dominated** (the random one with
+# 90 % of every row moved onto key 0, like a sink head). `theory.attention_stack` runs the layers and
+# returns the tokens before and after each one, `[L+1, T, D]`.
+
+# %%
+n_tokens, d_model, depth = 16, 16, 12
+x = theory.toy_tokens(n_tokens, d_model)
+random_attn = theory.random_attention(n_tokens, scale=1.0)
+kinds = {
+    "uniform": theory.uniform_attention(n_tokens),
+    "random": random_attn,
+    "90% on the first token": theory.first_token_attention(random_attn, mass=0.9),
+}
+pure = {name: theory.attention_stack(x, [attn] * depth) for name, attn in kinds.items()}
+pure_distance = {name: rank_one_distance(hidden) for name, hidden in pure.items()}
+plots.lines({name: d.log10().tolist() for name, d in pure_distance.items()}, x_title="layer",
+            y_title="log₁₀ distance to rank one", title="Pure causal attention stacks (X ← A X)")
+
+# %%
+for name, d in pure_distance.items():
+    print(f"{name:>24}: distance after 1, 4 and 12 layers = {d[1]:.3f}, {d[4]:.1e}, {d[12]:.1e}")
+    assert d[12] < 0.01 * d[0], "every pure attention stack collapses towards rank one"
+    assert torch.equal(pure[name][-1, 0], x[0]), "query 0 sees only itself: the first token never moves"
+first = pure_distance["90% on the first token"]
+assert first[3] < min(pure_distance["uniform"][3], pure_distance["random"][3]), "a sink on a real token mixes fastest"
+torch.testing.assert_close(pure["90% on the first token"][-1], x[:1].expand(n_tokens, d_model), atol=1e-5, rtol=0)
+
+bidirectional = theory.attention_stack(x, [theory.uniform_attention(n_tokens, causal=False)])
+assert rank_one_distance(bidirectional[1]) < 1e-6
+print("uniform attention without the causal mask: rank one after a single layer, d =",
+      f"{rank_one_distance(bidirectional[1]).item():.1e}")
+
+# %% [markdown]
+# Three things to notice.
+#
+# - Every stack collapses, and without a causal mask uniform attention does it in **one** layer (every
+#   output row is the same mean). Dong et al.'s "doubly exponential" rate is for self-attention, where `A`
+#   itself becomes more uniform as the tokens become alike; the fixed matrices here collapse geometrically.
+# - Under the causal mask the tokens collapse onto the **first token**: query 0 sees only itself, so
+#   `x_0` never moves, and every other row keeps averaging it in. (Barbero et al., 2024, Proposition B.8,
+#   make the same point for deep causal stacks: in the limit the output depends only on the first token.)
+# - The first-token-dominated stack is the fastest. A head that parks its attention on the first token
+#   **copies the first token's value** into every position: on its own, that is the most mixing possible.
+#
+# So a sink cannot help by itself. It helps with two more ingredients: a **residual stream** (a layer adds
+# its update to the token, `X ← X + A X W_V`) and a sink whose **value is close to zero** (then the
+# attention spent on it adds nothing). In `theory`, `sink=s` sends a share `s` of every query's attention to
+# such a zero-value slot, so the update becomes `(1 − s)·A X W_V`.
+#
+# ### Residual stream and sink: derive the rate for uniform attention
+#
+# Take bidirectional uniform attention, `A X = 1 x̄ᵀ`, a residual stream and a zero-value sink of mass `s`:
+# `X ← X + (1 − s)·1x̄ᵀ`. The residual `R = X − 1x̄ᵀ` does not change, and the mean token is multiplied by
+# `(2 − s)` in every layer. `R` is orthogonal to `1x̄ᵀ` (its columns sum to zero), so after `L` layers
+#
+# $$d_L = \frac{\lVert R \rVert_F}{\sqrt{\lVert R \rVert_F^2 + T\,(2 - s)^{2L} \lVert \bar x \rVert^2}} .$$
+#
+# Without the residual stream the collapse takes one layer; with it the collapse is geometric, at rate
+# `1/(2 − s)`: a stronger sink slows it, and `s = 1` stops it (every layer is the identity).
+
+# %%
+uniform_bidirectional = [theory.uniform_attention(n_tokens, causal=False)] * depth
+residual_norm, mean_token = (x - x.mean(0)).norm(), x.mean(0)
+layers = torch.arange(depth + 1, dtype=torch.float32)
+for sink in (0.0, 0.5, 0.9):
+    measured = rank_one_distance(theory.attention_stack(x, uniform_bidirectional, residual=True, sink=sink))
+    closed_form = residual_norm / (residual_norm**2 + n_tokens * (2 - sink) ** (2 * layers) * mean_token.norm() ** 2).sqrt()
+    torch.testing.assert_close(measured, closed_form)
+    print(f"sink mass {sink}: d after 12 layers = {measured[-1]:.4f} (closed form {closed_form[-1]:.4f})")
+
+# %% [markdown]
+# Now the same question for a real attention mechanism: `theory.ToyStack` computes each layer's causal
+# attention from the current tokens (`softmax(x W_Q (x W_K)ᵀ / √d)`, random weights, one head) and uses a
+# random orthogonal `W_V`. Compare four settings: no residual, and a residual stream with sink mass 0, 0.5
+# and 0.9.
+
+# %%
+toy = theory.toy_stack(depth, d_model)
+toy_distance = {"no residual, no sink": rank_one_distance(toy.run(x, residual=False)[0])}
+for sink in (0.0, 0.5, 0.9):
+    toy_distance[f"residual, sink {sink}"] = rank_one_distance(toy.run(x, sink=sink)[0])
+plots.lines({name: d.log10().tolist() for name, d in toy_distance.items()}, x_title="layer",
+            y_title="log₁₀ distance to rank one", title="ToyStack: residual stream and a zero-value sink")
+
+# %%
+final = {name: d[-1].item() for name, d in toy_distance.items()}
+print({name: round(v, 4) for name, v in final.items()})
+assert final["no residual, no sink"] < final["residual, sink 0.0"] < final["residual, sink 0.5"] < final["residual, sink 0.9"]
+# Without a residual stream a zero-value sink only rescales each layer's output by (1 − s): same collapse.
+attns = toy.run(x, residual=False)[1]
+torch.testing.assert_close(rank_one_distance(theory.attention_stack(x, attns, sink=0.9, w_v=toy.w_v)),
+                           rank_one_distance(theory.attention_stack(x, attns, w_v=toy.w_v)))
+
+# %% [markdown]
+# *Interpret it:* why does the sink change nothing without the residual stream, but slow the collapse with
+# it?
+#
+# <details><summary>Answer</summary>Without the residual, the layer's output <em>is</em> its update, and
+# a zero-value sink only scales the update by (1 − s): the rows keep their directions, and d is
+# scale-free. With the residual, the layer outputs x + (1 − s)·update: the sink shrinks the mixing term
+# next to the token's own copy of itself, so less of the other tokens gets in.</details>
+
+# %% [markdown]
+# ## 2️⃣ Over-squashing: how much can one token still move another?
+#
+# > **Learning objectives**
+# > - Compute the Jacobian norm map ‖∂h^l_n/∂x_i‖ over (layer, source position) with `torch.autograd`
+# > - Implement the path-product bound of Barbero et al. (2024) and verify it where it is a theorem
+# > - Show how the sensitivity to the context grows with depth and context length, and what a sink does to it
+# > - Compare the measured map with the bound on the profile's LM
+#
+# Rank collapse looks at all tokens at once. Over-squashing asks about one pair: if I change input token
+# `i`, how much can the representation of token `n` after `l` layers change? The answer is the size of a
+# block of the Jacobian, `‖∂h^l_n / ∂x_i‖`. Large blocks for many `i` mean token `n` is a blend of its whole
+# context, and any small perturbation anywhere reaches it: over-mixing.
+#
+# **The bound (Barbero et al., 2024, *Transformers need glasses!*, Theorem 5.1).** For a causal
+# transformer with `L` layers,
+#
+# $$\Bigl\lVert \frac{\partial y_n}{\partial v^{(0)}_i} \Bigr\rVert \le C \sum_{k_1 \ge i} \cdots \sum_{k_L \ge k_{L-1}}
+# \bar\alpha^{(L-1)}_{n,k_L} \prod_{\ell} \bar\alpha^{(\ell-1)}_{k_\ell, k_{\ell-1}} \, \bar\alpha^{(0)}_{k_1, i},
+# \qquad \bar\alpha_{j,i} = \frac{\alpha_{j,i}}{\beta_1} + \delta_{j,i},$$
+#
+# a sum over every causal path `i → k_1 → … → n` of products of attention weights, where the `δ` is the
+# residual path and the constant `C` collects layer norms and the MLPs' Lipschitz constants. Barbero et
+# al. (2025) extend it to many heads: the sensitivity is bounded by `C^L` times a sum over paths of
+# head-aggregated attention weights (the paper's claim; we have not checked its exact form). Read
+# plainly: more layers and longer contexts mean more paths, so more sensitivity; heads that put their
+# weight on a low-value first token shrink the path weights.
+#
+# **A case you can prove.** Freeze the attention matrices (the map `x ↦ h^L` is then linear), take
+# `h_{l} = h_{l−1} + A_l h_{l−1} W_l` with `‖W_l‖₂ ≤ 1`. The chain rule gives
+# `∂h^L_n/∂x_i = Σ_paths Π_l (δ_{k_l k_{l−1}} I + A_l[k_l, k_{l−1}] W_l^T)`; the triangle inequality and
+# `‖I + aW‖₂ ≤ 1 + a` bound it by `Σ_paths Π_l (δ + A_l)`, which is entry `[n, i]` of the matrix product
+# `P_L = (A_L + I) ⋯ (A_1 + I)`. In the Frobenius norm the constant is `‖I_D‖_F = √D`:
+#
+# $$\bigl\lVert \partial h^L_n / \partial x_i \bigr\rVert_F \;\le\; \sqrt{D}\, \bigl[(A_L + I)\cdots(A_1 + I)\bigr]_{n,i}.$$
+#
+# ### Exercise 5.2 – Compute the Jacobian norm map over (layer, source position)
+#
+# > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵🔵 · ≈ 15 minutes
+#
+# `layers_fn` maps tokens `x` `[T, D]` to the hidden states of every layer `[L+1, T, D']` (entry 0 is the
+# input). Return `[L+1, T]`: entry `[l, i]` is the Frobenius norm of the `D' × D` block `∂h^l_position/∂x_i`.
+
+# %%
+from collections.abc import Callable
+
+
+def jacobian_norm_map(layers_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, position: int) -> torch.Tensor:
+    """‖∂h^l_position / ∂x_i‖_F for every layer l and source token i: [L+1, T]."""
+    ### BEGIN SOLUTION
+    jac = torch.autograd.functional.jacobian(lambda inputs: layers_fn(inputs)[:, position], x, vectorize=True)
+    return jac.norm(dim=(1, 3))  # [L+1, D', T, D]: one Frobenius norm per (layer, source token)
+    ### END SOLUTION
+
+
+from sinklab.checks import check_jacobian_norm_map
+
+check_jacobian_norm_map(jacobian_norm_map)
+
+# %% [markdown]
+# <details><summary>Hint</summary>
+#
+# `torch.autograd.functional.jacobian(f, x)` returns `∂f/∂x` with the output's shape followed by the
+# input's. With `f = lambda inputs: layers_fn(inputs)[:, position]` (output `[L+1, D']`, input `[T, D]`) the
+# Jacobian is `[L+1, D', T, D]`; take the norm over the two feature axes, `dim=(1, 3)`. `vectorize=True`
+# makes it one batched backward pass. One `.backward()` on a sum is not enough: it gives `Σ_k ∂h_k/∂x`, not
+# the whole block.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ jacobian_norm_map: correct.` If not, the check names the mistake: a backward pass on the summed
+# features, the derivative in the wrong direction (how `x_position` moves every output), or every position
+# differentiated at once.
+# </details>
+#
+# ### Exercise 5.3 – Build the path-product bound
+#
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ≈ 10 minutes
+#
+# `attns` has shape `[L, T, T]`, one attention matrix per layer (rows are queries). Return the products
+# after every layer, `[L+1, T, T]`: `P_0 = I`, then `P_l = (A_l + I) @ P_{l−1}` with `residual=True`, or
+# `P_l = A_l @ P_{l−1}` without. Entry `P_l[n, i]` is the sum over causal paths from `i` to `n`.
+
+# %%
+def path_products(attns: torch.Tensor, residual: bool = True) -> torch.Tensor:
+    """P_0 = I, P_l = (A_l [+ I]) P_{l−1} for attns [L, T, T] -> [L+1, T, T]."""
+    ### BEGIN SOLUTION
+    identity = torch.eye(attns.shape[-1])
+    products = [identity]
+    for attn in attns:  # layer 1 first: a later layer multiplies from the left
+        step = attn + identity if residual else attn
+        products.append(step @ products[-1])
+    return torch.stack(products)
+    ### END SOLUTION
+
+
+from sinklab.checks import check_path_products
+
+check_path_products(path_products)
+
+# %% [markdown]
+# <details><summary>Hint</summary>
+#
+# Start a list with `torch.eye(T)`; for each layer's `attn` append `(attn + I) @ products[-1]` (or
+# `attn @ products[-1]`), then `torch.stack` the list. The layer that acts last goes on the **left**.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ path_products(residual=True): correct.` and the same for `residual=False`. Below, the bound is
+# above the frozen-attention Jacobian everywhere, as the theorem says.
+# </details>
+#
+# ### The bound on the toy model
+#
+# Run a 6-layer `ToyStack` on 24 tokens and look at the last token (`n = 23`). "Frozen" differentiates the
+# stack with its attention matrices held fixed (`theory.attention_stack`): the linear case of the theorem.
+# "Live" differentiates through the softmax too, as autograd does for a real model. A zero-value sink of
+# mass `s` enters the bound as `(1 − s)·A`.
+
+# %%
+toy_depth, toy_length = 6, 24
+last = toy_length - 1
+toy = theory.toy_stack(toy_depth, d_model)
+tokens = theory.toy_tokens(toy_length, d_model)
+live_maps = {}
+for sink in (0.0, 0.9):
+    _, attns = toy.run(tokens, sink=sink)
+    live = jacobian_norm_map(lambda t: toy.run(t, sink=sink)[0], tokens, last)
+    frozen = jacobian_norm_map(lambda t: theory.attention_stack(t, attns, residual=True, sink=sink, w_v=toy.w_v), tokens, last)
+    bound = math.sqrt(d_model) * path_products((1 - sink) * attns)[:, last]
+    assert torch.all(frozen <= bound + 1e-5), "the theorem: frozen-attention sensitivity never exceeds the bound"
+    live_maps[sink] = live
+    print(f"sink {sink}: sensitivity of token {last} to the other tokens after {toy_depth} layers — "
+          f"live {live[-1, :-1].sum():.2f}, frozen {frozen[-1, :-1].sum():.2f}, bound {bound[-1, :-1].sum():.2f}")
+assert live_maps[0.9][-1, :-1].sum() < 0.2 * live_maps[0.0][-1, :-1].sum(), "a sink cuts the mixing"
+assert (live_maps[0.0][2:, :-1].argmax(-1) == 0).all(), "from layer 2 on, the first token is the top source"
+
+plots.lines({f"layer {layer}": row[:-1].log10().tolist() for layer, row in enumerate(live_maps[0.0]) if layer},
+            x_title="source position i", y_title=f"log₁₀ ‖∂h_{last}/∂x_i‖",
+            title=f"ToyStack, no sink: the Jacobian norm map of token {last} (one line per layer)")
+
+# %% [markdown]
+# *Interpret it:* each line is one row of the map (one layer); token 23 itself is left out (it dominates,
+# through the residual path). Which source tokens does the last token depend on most, and how does that
+# change with depth? Why the first token?
+#
+# <details><summary>Answer</summary>The dependence on every earlier token grows with depth, and from layer 2
+# on the first token is the one it depends on most (asserted above): every query sees it, and, seeing only
+# itself, it is never diluted — the same reason pure causal stacks collapse onto it in section 1.</details>
+#
+# ### Depth and context length
+#
+# The bound says more paths mean more sensitivity. Measure the live sensitivity of the last token to the
+# rest of its context, `Σ_{i<n} ‖∂h^L_n/∂x_i‖_F`, on a grid of depths and context lengths, with and without a
+# sink of mass 0.9.
+
+# %%
+import pandas as pd
+
+rows = []
+for length in (8, 16, 32, 64):
+    context = theory.toy_tokens(length, d_model)
+    for stack_depth in (1, 2, 4, 8):
+        stack = theory.toy_stack(stack_depth, d_model)
+        for sink in (0.0, 0.9):
+            sensitivity = jacobian_norm_map(lambda t: stack.run(t, sink=sink)[0], context, length - 1)[-1]
+            rows.append({"context": length, "depth": stack_depth, "sink": sink,
+                         "sensitivity to the context": sensitivity[:-1].sum().item()})
+grid = pd.DataFrame(rows).pivot_table(index=["sink", "depth"], columns="context", values="sensitivity to the context")
+grid.round(2)
+
+# %%
+for sink in (0.0, 0.9):
+    table = grid.loc[sink].to_numpy()
+    assert (table[1:] > table[:-1]).all(), "sensitivity grows with depth at every context length"
+    assert (table[:, 1:] > table[:, :-1]).all(), "sensitivity grows with context length at every depth"
+ratio = (grid.loc[0.0] / grid.loc[0.9]).to_numpy()  # [depth, context]: how much the sink cuts the sensitivity
+assert abs(ratio[0] - 10).max() < 1e-3, "one layer: the whole update is scaled by 1 − s = 0.1"
+assert (ratio[1:] > ratio[:-1]).all(), "deeper stacks: paths with more attention steps, each one scaled by 0.1"
+print(f"toy model: sensitivity grows with depth and context length; the sink cuts it {ratio[0, 0]:.0f}× at depth 1, "
+      f"{ratio[-1].min():.0f}× or more at depth 8")
+
+# %% [markdown]
+# Depth multiplies the number of paths (every layer adds a residual-or-attention choice); context length
+# adds sources. The growth with context is slow here — each weight `A[n, i]` shrinks as `1/n` — but it is
+# there, and in an LLM with thousands of tokens and dozens of layers it adds up. A sink of mass 0.9 scales
+# every attention step of a path by 0.1: exactly 10× less sensitivity after one layer, and more after
+# several, because long paths take several attention steps. That is the "slower mixing" of Barbero et al.
+# (2025).
+#
+# ### The real LM: measured map and the bound's shape
+#
+# Now the profile's causal LM. We differentiate its residual stream (`theory.residual_stream`: the input of
+# block 0, then every block's output, before the final norm) with respect to the input embeddings, and
+# build the path products from its attention patterns, averaged over heads. LayerNorms and MLPs put
+# unknown constants into the real bound, so we compare **shapes**: does the bound rank the source tokens
+# the way the Jacobian does?
+
+# %%
+from sinklab import env, measure, models
+
+profile = env.profile()
+model, tokenizer = models.load("causal_lm", dtype=torch.float32)
+config = model.config.get_text_config()
+n_layers, n_heads, hidden_size = config.num_hidden_layers, config.num_attention_heads, config.hidden_size
+# The embedded teaching model loads from a folder inside sinklab; call it by its registry name.
+model_name = models.EMBEDDED_NAME if model.name_or_path == str(models.embedded_model_path()) else model.name_or_path
+print(f"{model_name}: {n_layers} layers × {n_heads} heads, hidden size {hidden_size}, profile {profile.name!r}")
+# The real-model assertions below were checked on the ci profile's model; on other profiles they are reported only.
+checked_model = profile.name == "ci"
+
+# %% [markdown]
+# The Jacobian of the whole residual stream has `(L+1)·D·T·D` entries, so we cap the number of tokens to
+# keep it under ~256 MB (on `ci` that is the profile's full `seq_len`).
+
+# %%
+from sinklab import prompts
+
+jacobian_tokens = max(8, min(profile.seq_len, 2**28 // (4 * (n_layers + 1) * hidden_size**2)))
+ids = tokenizer(prompts.NATURAL[0])["input_ids"][:jacobian_tokens]
+n = len(ids) - 1  # the token whose sensitivity we map
+embeds = model.get_input_embeddings()(torch.tensor(ids, device=model.device)).detach()
+lm_map = jacobian_norm_map(lambda e: theory.residual_stream(model, inputs_embeds=e), embeds, n).cpu()  # [L+1, T]
+patterns = measure.attention_patterns(model, torch.tensor([ids], device=model.device))[0].cpu()  # [L, H, T, T]
+lm_bound = path_products(patterns.mean(dim=1))[:, n]  # heads averaged: the shape of the bound, [L+1, T]
+lm_correlation = [theory.rank_correlation(lm_map[layer, :n].log(), lm_bound[layer, :n].log()) for layer in range(1, n_layers + 1)]
+lm_context = lm_map[:, :n].sum(-1)  # sensitivity of token n to the rest of its context, per layer
+for layer in range(1, n_layers + 1):
+    print(f"{model_name}, after block {layer}: sensitivity to the context {lm_context[layer]:.1f}, "
+          f"to itself {lm_map[layer, n]:.1f}; rank correlation with the bound's shape {lm_correlation[layer - 1]:+.2f}")
+plots.lines({f"after block {layer}": lm_map[layer, :n].log10().tolist() for layer in range(1, n_layers + 1)},
+            x_title="source position i", y_title=f"log₁₀ ‖∂h_{n}/∂x_i‖",
+            title=f"{model_name}: the Jacobian norm map of token {n} (one line per block)")
+
+# %%
+shapes = {"measured ‖∂h_n/∂x_i‖": lm_map[-1, :n], "bound: path products P_L[n, i]": lm_bound[-1, :n]}
+plots.lines({name: (values / values.max()).log10().tolist() for name, values in shapes.items()},
+            x_title="source position i", y_title="log₁₀ (value / its maximum)",
+            title=f"{model_name}, after the last block: measured sensitivity and the bound's shape")
+
+# %%
+if checked_model:
+    assert min(lm_correlation) > 0, "the bound's shape ranks the source tokens like the measured Jacobian"
+    assert (lm_context[2:] > lm_context[1:-1]).all(), "the sensitivity to the context grows with depth"
+print(f"{model_name}: sensitivity of token {n} to its context grows from {lm_context[1]:.0f} after block 1 to "
+      f"{lm_context[-1]:.0f} after block {n_layers}; rank correlation with the bound's shape "
+      f"{min(lm_correlation):+.2f} … {max(lm_correlation):+.2f}")
+
+# %% [markdown]
+# *Interpret it:* the measured map and the bound's shape (the path products of the head-averaged attention)
+# are computed in two unrelated ways, from gradients and from attention weights. How well does the bound
+# rank the source tokens? What does it leave out?
+#
+# <details><summary>Answer</summary>It ranks them well when attention is what moves information, which
+# is the bound's premise. It leaves out the value and output matrices (which can amplify or cancel a path),
+# the MLPs and LayerNorms (the constant C), and the derivative of the softmax itself; it is an upper bound
+# on a magnitude, not a prediction of it.</details>
+
+# %% [markdown]
+# ## 3️⃣ Representational collapse: when "1 × n" and "1 × (n + 1)" look the same
+#
+# > **Learning objectives**
+# > - Build two inputs that differ by one extra copy of a repeated token at the end of a long run
+# > - Derive, for one uniform attention layer, how fast their last-token outputs approach each other
+# > - Measure the same convergence on the profile's LM in fp32 and bf16, and find where bf16 runs out of precision
+#
+# Barbero et al. (2024, Theorem 4.2, informal) consider a sequence and the same sequence with its last
+# token repeated once more, `v = (…, t, t, …, t)` with `n` copies and `v*` with `n + 1`. If positional
+# information decays with distance, the final representations of the last token become **arbitrarily
+# close** as `n` grows: the model cannot tell the two apart — it cannot count. In bf16 this happens at a
+# finite `n`, once the difference falls below the format's precision (the paper reports Gemma 7B near
+# machine precision after about 50 repeated digits). The 2025 paper adds that rank collapse implies
+# representational collapse (we have not checked the exact statement).
+#
+# **One layer, derived.** Take a prefix of `p` tokens with sum `S`, then `n` copies of `t`, and one causal
+# uniform attention layer with no positions. The last token's output is the mean, `o_n = (S + n t)/(p + n)`,
+# so
+#
+# $$o_{n+1} - o_n = \frac{p\,t - S}{(p + n)(p + n + 1)} \quad\Longrightarrow\quad \lVert o_{n+1} - o_n \rVert = O(1/n^2).$$
+
+# %%
+prefix_tokens, repeated = theory.toy_tokens(4, d_model, seed=2), theory.toy_tokens(1, d_model, seed=3)[0]
+
+
+def last_output(n_copies: int, dtype=torch.float32) -> torch.Tensor:
+    """The last token's output of one uniform causal attention layer on prefix + n_copies × repeated."""
+    sequence = torch.cat([prefix_tokens, repeated.expand(n_copies, d_model)]).to(dtype)
+    return (theory.uniform_attention(len(sequence)).to(dtype) @ sequence)[-1]
+
+
+p, prefix_sum = len(prefix_tokens), prefix_tokens.double().sum(0)
+for n_copies in (1, 10, 100, 1000):
+    gap = (last_output(n_copies + 1, torch.float64) - last_output(n_copies, torch.float64)).norm()
+    derived = (p * repeated.double() - prefix_sum).norm() / ((p + n_copies) * (p + n_copies + 1))
+    torch.testing.assert_close(gap, derived)  # float64: the subtraction of two close outputs stays exact enough
+    print(f"n = {n_copies:>4}: ‖o_(n+1) − o_n‖ = {gap:.2e} (derived {derived:.2e})")
+bf16_equal = next(k for k in range(1, 4096) if torch.equal(last_output(k + 1, torch.bfloat16), last_output(k, torch.bfloat16)))
+assert (last_output(bf16_equal + 1) - last_output(bf16_equal)).norm() > 0, "fp32 still tells them apart"
+print(f"in bf16 the two outputs are first bit-for-bit identical at n = {bf16_equal}; in fp32 they still differ there")
+
+# %% [markdown]
+# bf16 keeps 8 significant bits (a relative spacing of 2⁻⁸ ≈ 0.4 %), fp32 keeps 24. Now the real model:
+# a short prefix, then a run of `n` copies of the token `1`, against the same with `n + 1` copies. We compare
+# the last token's residual stream after every block, relative to its size, with the model in fp32 and in
+# a bf16 copy (bf16 runs on CPUs too). The bf16 **rounding floor** is how much bf16 changes the
+# representation of one and the same input: below it, bf16 cannot resolve a difference reliably.
+
+# %%
+import copy
+
+bf16_model = copy.deepcopy(model).to(torch.bfloat16)
+count_prefix = tokenizer("Count the ones: ")["input_ids"]
+one = tokenizer("1", add_special_tokens=False)["input_ids"][-1]
+longest = min(profile.long_context, getattr(config, "max_position_embeddings", profile.long_context)) - len(count_prefix) - 1
+run_lengths = [2**k for k in range(12) if 2**k <= longest]
+
+
+def last_token_streams(m, n_copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last token's residual stream [L+1, D] for n_copies and n_copies + 1 copies of `one`."""
+    return tuple(theory.residual_stream(m, count_prefix + [one] * k)[:, -1] for k in (n_copies, n_copies + 1))
+
+
+collapse = {"fp32": [], "bf16": [], "bf16 rounding floor": []}
+for n_copies in run_lengths:
+    (a32, b32), (a16, b16) = last_token_streams(model, n_copies), last_token_streams(bf16_model, n_copies)
+    collapse["fp32"].append(theory.relative_change(a32, b32)[-1].item())
+    collapse["bf16"].append(theory.relative_change(a16, b16)[-1].item())
+    collapse["bf16 rounding floor"].append(theory.relative_change(a32, a16)[-1].item())
+collapse_table = pd.DataFrame(collapse, index=pd.Index(run_lengths, name="n copies"))
+print(f"{model_name}: relative distance of the last token after the last block, n vs n + 1 copies")
+collapse_table.map("{:.2e}".format)
+
+# %%
+plots.lines({name: [math.log10(max(v, 1e-9)) for v in values] for name, values in collapse.items()},
+            x_title="log₂ n (n copies vs n + 1)", y_title="log₁₀ relative distance",
+            title=f"{model_name}: representational collapse of the last token")
+
+# %%
+fp32, floor = collapse["fp32"], collapse["bf16 rounding floor"]
+print(f"{model_name}: the fp32 distance falls from {fp32[0]:.3f} (n = 1) to {fp32[-1]:.4f} (n = {run_lengths[-1]}), "
+      f"{fp32[-1] / floor[-1]:.1f}× the bf16 rounding floor ({floor[-1]:.4f}); bf16's relative spacing is 2⁻⁸ = {2**-8:.4f}")
+if checked_model:
+    assert fp32[-1] < 0.25 * fp32[0], "the longer the run, the closer the two last-token representations"
+    assert fp32[-1] < 10 * floor[-1], "at the longest run the difference is within 10× of bf16's rounding noise"
+
+# %% [markdown]
+# *Interpret it:* read the fp32 curve against the bf16 rounding floor. Where would bf16 stop telling `n`
+# from `n + 1`, and why do large LLMs hit that point at run lengths where a small model does not?
+#
+# <details><summary>Answer</summary>Once the fp32 distance drops to the floor, bf16's rounding noise is as
+# large as the signal, and soon after (as in the toy) the two bf16 representations coincide. Long contexts
+# are what make the run long, and deep models with many heads mix more per token: that is why Barbero et
+# al. see it in Gemma 7B after tens of digits. Our model's context is short, so we may only see the
+# approach.</details>
+
+# %% [markdown]
+# ## 4️⃣ Sinks as approximate no-ops
+#
+# > **Learning objectives**
+# > - Measure the norm of what each head writes into the residual stream, query by query
+# > - Compare it with how much attention that query puts on the first token, and with the first token's value norm
+# > - Explain why a head that attends to a low-value first token leaves the residual stream (almost) unchanged
+#
+# In the toy model the sink's value is exactly zero, so a head's write is scaled by exactly `1 − s`. In a
+# real model, the first token's value is small but not zero (Gu et al., 2025, measure small first-token
+# value norms in LLaMA, Mistral, GPT-2 and Pythia). `theory.head_update_norms` pushes each head's slice of
+# the attention output through the output projection and returns the norm of its write, `[L, H, T]`;
+# `measure.measure` gives each query's attention on the first token and the first token's value norm.
+#
+# First the toy identity, for every query at once: with a zero-value sink of mass `s`, a head's write is
+# exactly `(1 − s)` times what it would write without the sink.
+
+# %%
+queries, attn = theory.toy_tokens(6, d_model), theory.random_attention(6)
+for sink in (0.5, 0.9, 0.99):
+    write = theory.layer_update(queries, attn, None, residual=False, sink=sink)  # the head's write, no residual
+    torch.testing.assert_close(write.norm(dim=-1), (1 - sink) * (attn @ queries).norm(dim=-1))
+print("zero-value sink: write norm = (1 − s) × the write without a sink, for every query")
+
+# %%
+no_op_prompts = [tokenizer(text)["input_ids"][: 2 * profile.seq_len] for text in prompts.NATURAL[:4]]
+skip = 8  # queries 0…7 see at most 8 keys: their first-token mass is large for that reason alone; leave them out
+writes, masses, value_ratios, importances = [], [], [], []
+for ids in no_op_prompts:
+    report = measure.measure(model, torch.tensor([ids], device=model.device))
+    writes.append(theory.head_update_norms(model, ids)[..., skip:])  # [L, H, queries]
+    masses.append(report.first_mass[0, ..., skip:])  # [L, H, queries]: attention on the first token
+    value_ratios.append((report.value_norm_first / report.value_norm_rest)[0])  # [L, Hkv]: ‖v_first‖ / mean ‖v_other‖
+    importances.append(report.importance[0])
+writes, masses = torch.cat(writes, -1), torch.cat(masses, -1)
+value_ratio = torch.stack(value_ratios).mean(0).repeat_interleave(n_heads // value_ratios[0].shape[-1], dim=-1)  # [L, H]
+importance = torch.stack(importances).mean(0)
+heads = pd.DataFrame([
+    {"head": f"L{layer}H{head}", "first-token mass α₀": importance[layer, head].item(),
+     "mean write norm": writes[layer, head].mean().item(), "‖v_first‖ / ‖v_other‖": value_ratio[layer, head].item(),
+     # over all queries of all prompts: do the queries that put more attention on the first token write less?
+     "rank correlation (mass, write)": theory.rank_correlation(masses[layer, head], writes[layer, head])}
+    for layer in range(n_layers) for head in range(n_heads)
+])
+no_op_share = (heads["rank correlation (mass, write)"] < 0).mean()
+small_value_share = (heads["‖v_first‖ / ‖v_other‖"] < 1).mean()
+print(f"{model_name}, {len(no_op_prompts)} prompts: {no_op_share:.0%} of heads write less where they attend more "
+      f"to the first token; the first token's value norm is below the others' in {small_value_share:.0%} of heads")
+heads.round(3)
+
+# %%
+plots.bars(dict(zip(heads["head"], heads["rank correlation (mass, write)"])),
+           x_title="rank correlation over queries: first-token mass vs write norm",
+           title=f"{model_name}: do heads write less when they attend to the first token?")
+
+# %%
+if checked_model:
+    assert no_op_share > 0.5, "most heads write less where they attend more to the first token"
+    assert small_value_share > 0.5, "most heads see a first-token value smaller than the others'"
+top = heads.loc[heads["first-token mass α₀"].idxmax()]
+print(f"{model_name}: strongest sink head {top['head']} (α₀ = {top['first-token mass α₀']:.2f}): rank correlation "
+      f"{top['rank correlation (mass, write)']:+.2f}, ‖v_first‖ / ‖v_other‖ = {top['‖v_first‖ / ‖v_other‖']:.2f}")
+
+# %% [markdown]
+# *Interpret it:* a negative bar means that, within that head, the queries that put more attention on the
+# first token write less into the residual stream. Why is that exactly what a sink is for? And what does
+# the strongest sink head's line above say about how complete the no-op is in this model?
+#
+# <details><summary>Answer</summary>The head's write is Σ_j p_j v_j W_O. Weight on a low-value first token
+# contributes little, so the more a query "parks" there, the closer the head is to a no-op for that query:
+# the head can switch itself off per token, which is how it avoids mixing when it has nothing to do (the
+# apostrophe head of Barbero et al., 2025, copies after an apostrophe and parks on ⟨bos⟩ otherwise). The
+# no-op is only as good as the first token's value is small: a ratio of one half makes a parked head
+# quieter, not silent, and a head that is parked almost everywhere then writes mostly p₀·v₀W_O. Real LLMs
+# are reported to drive first-token values much closer to zero (Gu et al., 2025; the "value-state drain"
+# of Guo et al., 2024); a 1M-parameter model need not.</details>
+
+# %% [markdown]
+# ## 5️⃣ The perturbation-spread experiment: with and without BOS
+#
+# > **Learning objectives**
+# > - Perturb one word of a prompt without changing the number of tokens
+# > - Measure the change of every token's representation across layers and positions, with and without BOS
+# > - Compare how far the change spreads, and how smooth the attention becomes, when BOS is removed
+#
+# Barbero et al. (2025, Figs. 2–3) swap one word of a prompt for another with the same token count
+# ("greatest" → "best") in Gemma 7B, and compare the representations of the two prompts. With ⟨bos⟩ the
+# change stays local; **without ⟨bos⟩ it spreads further** across layers and positions, and several heads'
+# attention becomes smoother. Their reading: the sink slows mixing, so a model trained with ⟨bos⟩ is more
+# robust to perturbations when ⟨bos⟩ is there. (Their exact prompt and normalisation are not known to us.)
+# We do the same on several prompts, measuring the relative change ‖h − h'‖ / ‖h‖ of every position after
+# the swapped word.
+
+# %%
+SWAPS = [(0, " warm", " cold"), (1, " four", " five"), (2, " salt", " milk"), (3, " small", " large")]
+trained_with_bos = tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id  # its tokenizer prepends BOS (chapter 2)
+
+
+def swapped_pair(text: str, old: str, new: str, bos: bool) -> tuple[list[int], list[int], int]:
+    """Token ids of `text` and of `text` with the first `old` replaced by `new`, with or without BOS in
+    front, and the first position after the swapped word. The swap must keep the number of tokens."""
+    def encode(t: str) -> list[int]:
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"][: profile.long_context - 1]
+        return [tokenizer.bos_token_id, *ids] if bos else ids
+
+    a, b = encode(text), encode(text.replace(old, new, 1))
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(a) != len(b) or not differ:
+        raise ValueError(f"{model_name}'s tokenizer splits {old!r} and {new!r} differently")
+    return a, b, differ[-1] + 1
+
+
+spread, by_distance, entropy, sink_mass = {}, {}, {}, {}
+for bos in (True, False) if tokenizer.bos_token_id is not None else (False,):
+    changes, last_block, entropies, masses = [], [], [], []
+    for prompt, old, new in SWAPS:
+        a, b, after = swapped_pair(prompts.NATURAL[prompt], old, new, bos)
+        change = theory.relative_change(theory.residual_stream(model, a), theory.residual_stream(model, b))  # [L+1, T]
+        changes.append(change[:, after:].mean(-1))  # mean over the positions after the word, per layer
+        last_block.append(change[-1, after:])  # after the last block, by distance from the word
+        stats = measure.measure(model, torch.tensor([a], device=model.device), stats=("first", "entropy"))
+        entropies.append(stats.entropy[0].mean((-2, -1)))  # per layer: mean over heads and queries, nats
+        masses.append(stats.importance[0].mean(-1))  # per layer: mean over heads of α₀
+    name = "with BOS" if bos else "without BOS"
+    spread[name], entropy[name], sink_mass[name] = (torch.stack(v).mean(0) for v in (changes, entropies, masses))
+    shortest = min(len(c) for c in last_block)
+    by_distance[name] = torch.stack([c[:shortest] for c in last_block]).mean(0)
+spread_table = pd.DataFrame({
+    **{f"change after the word, {k}": v[1:].tolist() for k, v in spread.items()},
+    **{f"attention entropy, {k}": v.tolist() for k, v in entropy.items()},
+    **{f"first-token mass, {k}": v.tolist() for k, v in sink_mass.items()},
+}, index=pd.Index(range(1, n_layers + 1), name="block"))
+print(f"{model_name} (tokenizer prepends BOS: {trained_with_bos}), {len(SWAPS)} prompts with one swapped word each")
+spread_table.round(3)
+
+# %%
+plots.lines({k: v.tolist() for k, v in spread.items()}, x_title="layer (0 = embeddings)",
+            y_title="mean relative change after the word", title=f"{model_name}: the change, layer by layer")
+
+# %%
+plots.lines({k: v[: profile.seq_len].log10().tolist() for k, v in by_distance.items()}, x_title="tokens after the swapped word",
+            y_title="log₁₀ relative change, last block", title=f"{model_name}: the change, position by position")
+
+# %%
+if trained_with_bos:
+    last_with, last_without = spread["with BOS"][-1].item(), spread["without BOS"][-1].item()
+    print(f"{model_name}, after the last block: change after the swapped word {last_with:.4f} with BOS, "
+          f"{last_without:.4f} without; mean attention entropy {entropy['with BOS'].mean():.3f} vs "
+          f"{entropy['without BOS'].mean():.3f} nats; first-token mass {sink_mass['with BOS'].mean():.3f} vs "
+          f"{sink_mass['without BOS'].mean():.3f}")
+    if checked_model:
+        assert sink_mass["without BOS"].mean() < sink_mass["with BOS"].mean(), "without BOS the sink weakens"
+        assert last_without > last_with, "without BOS the swapped word changes the later tokens more"
+        assert entropy["without BOS"].mean() > entropy["with BOS"].mean(), "without BOS attention is smoother"
+else:
+    print(f"{model_name} was not trained with a BOS token: Barbero et al.'s prediction is about models that were")
+
+# %% [markdown]
+# *Interpret it:* removing BOS does two things at once to a model trained with it: the sink loses its
+# token, and the input leaves the training distribution. Which of the two do the measurements speak to?
+#
+# <details><summary>Answer</summary>The first-token mass and the attention entropy show the sink part
+# directly: without BOS the heads cannot park, attention spreads (higher entropy), and every position mixes
+# more of the changed word in. The distribution shift is not separated here; Barbero et al. (2025) note the
+# same caveat for their BOS-removal results.</details>
+
+# %% [markdown]
+# ### Interactive Demo 5 – Vary depth, context length and sink strength
+#
+# The toy stack of sections 1–2 (residual stream on), with a zero-value sink that takes a share of every
+# query's attention. Left: the distance to rank one after each layer. Right: how much the last token
+# depends on each source token (solid) and the path-product bound (dashed), on a log scale.
+#
+# 1. With no sink, raise the depth from 1 to 12. How does the distance to rank one fall, and which source
+#    token does the last token depend on most?
+# 2. Set the sink mass to 0.9. How much does the sensitivity to the context drop after 1 layer, and after
+#    12? Compare with the table of section 2.
+# 3. Lengthen the context from 8 to 64 at depth 6. Does the sensitivity to any one token rise or fall?
+#    And to the context as a whole (the readout)?
+# 4. Where is the bound tight, and where is it loose?
+#
+# In a live notebook you get sliders. In CI, in stored notebooks and under the `ci` profile you get a
+# static chart for sink masses 0, 0.5 and 0.9 (`over_mixing_explorer(interactive=True)` forces the sliders).
+
+# %%
+from sinklab.widgets import compute_over_mixing, over_mixing_explorer
+
+over_mixing_explorer()
+
+# %%
+shallow, deep = compute_over_mixing(1, 32, 0.0), compute_over_mixing(12, 32, 0.0)
+deep_sink = compute_over_mixing(12, 32, 0.9)
+assert deep.mixing > shallow.mixing > deep_sink.mixing
+assert deep.rank_one[-1] < shallow.rank_one[-1] < deep_sink.rank_one[-1]
+print(f"share of the last token's sensitivity from the other tokens: depth 1 {shallow.mixing:.2f}, depth 12 "
+      f"{deep.mixing:.2f}, depth 12 with a 0.9 sink {deep_sink.mixing:.2f}")
+
+# %% [markdown]
+# ## Summary
+#
+# - Pure attention averages tokens; stacks of it collapse to rank one, and under the causal mask onto the
+#   **first token**. A head that copies the first token's value into everyone mixes the most.
+# - A residual stream plus a sink with a **near-zero value** turns attention into an approximate no-op:
+#   for uniform attention the collapse rate becomes `1/(2 − s)` instead of one layer; in the toy model a
+#   stronger sink slows it (asserted for s = 0, 0.5 and 0.9).
+# - Over-squashing: `‖∂h_n/∂x_i‖` is bounded by sums over causal paths of products of attention weights
+#   (Barbero et al., 2024); we proved the linear case and checked it numerically. Sensitivity to the
+#   context grows with depth and context length; a sink of mass `s` scales every attention step by `1 − s`.
+# - Representational collapse: one more copy of a repeated token changes the last representation by
+#   `O(1/n²)` in one uniform layer; in bf16 the two become identical at a finite `n`.
+# - In the real LM we measured the same quantities and report them with the model's name; the claims
+#   about large LLMs (Gemma 7B, Llama 3.1) are the papers', not ours.
+#
+# ## Check your understanding
+#
+# **1. Why does a causal stack of pure attention collapse onto the first token rather than onto the mean?**
+#
+# <details><summary>(a) Query 0 sees only itself, so x₀ never changes, and every other token keeps averaging it in</summary>✅
+# Position 0 is a fixed point of every causal layer; the others are pulled towards it.</details>
+# <details><summary>(b) The first token has the largest norm</summary>❌ The toy tokens all have norm ≈ 1;
+# the mask alone does it.</details>
+# <details><summary>(c) Softmax favours position 0</summary>❌ The uniform and random matrices give it no
+# special score, and the collapse still goes there.</details>
+#
+# **2. Without a residual stream, a sink whose value is exactly zero…**
+#
+# <details><summary>(a) slows rank collapse</summary>❌ It scales every output row by (1 − s); the
+# distance to rank one is scale-free, so nothing changes.</details>
+# <details><summary>(b) changes nothing about rank collapse</summary>✅ The sink needs the residual
+# stream: only next to the token's own copy does a smaller update mean less mixing.</details>
+# <details><summary>(c) stops it</summary>❌ That is s = 1 <em>with</em> a residual stream.</details>
+#
+# **3. In the linear case, what does the δ in ᾱ = α + δ stand for?**
+#
+# <details><summary>(a) the residual connection: a path may stay on the same token through a layer</summary>✅
+# That is the identity in (A + I).</details>
+# <details><summary>(b) a LayerNorm constant</summary>❌ Those are the β's, inside C.</details>
+# <details><summary>(c) the softmax temperature</summary>❌ The bound takes attention weights as given.</details>
+#
+# **4. You compute `layers_fn(x)[:, n].sum().backward()` and take `x.grad.norm(dim=-1)`. What did you get?**
+#
+# <details><summary>(a) the Jacobian norm map</summary>❌ You differentiated one scalar, the sum of the
+# features: that is the sum of the Jacobian's rows, which can cancel.</details>
+# <details><summary>(b) a vector-Jacobian product with a vector of ones</summary>✅ A lower bound at
+# best; the map needs every output feature (e.g. `torch.autograd.functional.jacobian`).</details>
+#
+# **5. A head puts 95 % of its attention on ⟨bos⟩, whose value has a large norm. Is it a no-op?**
+#
+# <details><summary>(a) Yes, it attends to the sink</summary>❌ It writes ≈ 0.95·v_bos W_O, a large constant
+# vector.</details>
+# <details><summary>(b) No: a sink is a no-op only when its value is small</summary>✅ That is why real
+# models learn small first-token value norms (section 4).</details>
+#
+# **6. Removing ⟨bos⟩ from a model trained with it makes a perturbation spread further. What else changed?**
+#
+# <details><summary>(a) nothing: it isolates the sink's effect</summary>❌ The input also left the training
+# distribution; Barbero et al. (2025) name this caveat.</details>
+# <details><summary>(b) the input is out of distribution too</summary>✅ Both effects act at once; the
+# entropy and first-token mass show the sink part.</details>
+#
+# ## Further reading
+#
+# - Barbero, Arroyo, Gu, Perivolaropoulos, Bronstein, Veličković & Pascanu (2025), *Why do LLMs attend to
+#   the first token?* (COLM 2025) — the over-mixing argument, the ⟨bos⟩ perturbation experiment, sinks and
+#   context length, Llama 3.1 across scales.
+# - Barbero et al. (2024), *Transformers need glasses! Information over-squashing in language tasks*
+#   (NeurIPS 2024) — representational collapse (Theorem 4.2) and the path-product bound (Theorem 5.1).
+# - Dong, Cordonnier & Loukas (2021), *Attention is not all you need: pure attention loses rank doubly
+#   exponentially with depth* (ICML 2021) — rank collapse and what skip connections and MLPs do.
+# - Clark, Khandelwal, Levy & Manning (2019), *What does BERT look at?* — attention on [SEP] as a no-op.
+# - Gu et al. (2025), *When attention sink emerges in language models* — small first-token value norms.
+# - Guo et al. (2024), *Active-dormant attention heads* — the "value-state drain" of heads that park on the
+#   first token.

@@ -1,0 +1,139 @@
+"""Chapter 5's checks pass on the reference solutions and name the mistake in typical wrong answers.
+
+Each wrong answer below is written the way a learner would write it, not derived from the check's
+own mistake list, so a test fails if a check stops recognising a mistake it claims to know.
+"""
+
+import re
+
+import pytest
+import torch
+
+from sinklab import checks, theory
+from sinklab.checks import CheckFailed
+
+# ---------------------------------------------------------------- wrong answers, as a learner writes them
+
+
+def rank_one_feature_mean(x):
+    return (x - x.mean(dim=-1, keepdim=True)).norm(dim=(-2, -1)) / x.norm(dim=(-2, -1))
+
+
+def rank_one_first_token(x):
+    return (x - x[..., 0, :].unsqueeze(-2)).norm(dim=(-2, -1)) / x.norm(dim=(-2, -1))
+
+
+def rank_one_not_normalised(x):
+    return torch.linalg.matrix_norm(x - x.mean(dim=-2, keepdim=True))
+
+
+def rank_one_squared(x):
+    residual = x - x.mean(dim=-2, keepdim=True)
+    return (residual**2).sum(dim=(-2, -1)) / (x**2).sum(dim=(-2, -1))
+
+
+def rank_one_per_token(x):
+    return (x - x.mean(dim=-2, keepdim=True)).norm(dim=-1) / x.norm(dim=-1)
+
+
+def jacobian_of_summed_features(layers_fn, x, position):
+    rows = []
+    for layer in range(layers_fn(x).shape[0]):
+        inputs = x.clone().requires_grad_(True)
+        layers_fn(inputs)[layer, position].sum().backward()
+        rows.append(inputs.grad.norm(dim=-1))
+    return torch.stack(rows)
+
+
+def jacobian_wrong_direction(layers_fn, x, position):
+    jac = torch.autograd.functional.jacobian(layers_fn, x)  # [L+1, T, D, T, D]
+    return jac[..., position, :].norm(dim=(-2, -1))
+
+
+def jacobian_every_output(layers_fn, x, position):
+    jac = torch.autograd.functional.jacobian(layers_fn, x)
+    return jac.pow(2).sum(dim=(1, 2, 4)).sqrt()
+
+
+def jacobian_one_norm_per_layer(layers_fn, x, position):
+    jac = torch.autograd.functional.jacobian(lambda z: layers_fn(z)[:, position], x)
+    return jac.flatten(1).norm(dim=-1)
+
+
+def path_products_wrong_order(attns, residual=True):
+    product = torch.eye(attns.shape[-1])
+    out = [product]
+    for attn in attns:
+        product = product @ (attn + torch.eye(attns.shape[-1]) if residual else attn)
+        out.append(product)
+    return torch.stack(out)
+
+
+def path_products_no_residual(attns, residual=True):
+    product = torch.eye(attns.shape[-1])
+    out = [product]
+    for attn in attns:
+        product = attn @ product
+        out.append(product)
+    return torch.stack(out)
+
+
+def path_products_transposed(attns, residual=True):
+    return theory.path_products(attns.mT, residual)
+
+
+def path_products_without_the_input(attns, residual=True):
+    return theory.path_products(attns, residual)[1:]
+
+
+# ---------------------------------------------------------------- the matrix
+
+SOLUTIONS = [
+    (checks.check_rank_one_distance, theory.rank_one_distance),
+    (checks.check_jacobian_norm_map, theory.jacobian_norm_map),
+    (checks.check_path_products, theory.path_products),
+]
+
+WRONG_ANSWERS = [
+    (checks.check_rank_one_distance, rank_one_feature_mean, "mean over its features"),
+    (checks.check_rank_one_distance, rank_one_first_token, "subtracted the first token"),
+    (checks.check_rank_one_distance, rank_one_not_normalised, "did not divide by ‖X‖_F"),
+    (checks.check_rank_one_distance, rank_one_squared, "no square root"),
+    (checks.check_rank_one_distance, rank_one_per_token, "one number per token"),
+    (checks.check_jacobian_norm_map, jacobian_of_summed_features, "back-propagated the *sum*"),
+    (checks.check_jacobian_norm_map, jacobian_wrong_direction, "how x_position moves every output"),
+    (checks.check_jacobian_norm_map, jacobian_every_output, "every position's output"),
+    (checks.check_jacobian_norm_map, jacobian_one_norm_per_layer, "one number per layer"),
+    (checks.check_path_products, path_products_wrong_order, "wrong order"),
+    (checks.check_path_products, path_products_no_residual, "residual path is missing"),
+    (checks.check_path_products, path_products_transposed, "transposed the attention matrices"),
+    (checks.check_path_products, path_products_without_the_input, "P_0 = I is missing"),
+    (checks.check_path_products, lambda attns, residual=True: theory.path_products(attns, True),
+     "added the identity although residual=False"),
+]
+
+
+@pytest.mark.parametrize("check, solution", SOLUTIONS, ids=lambda x: getattr(x, "__name__", ""))
+def test_check_passes_on_the_reference_solution(check, solution, capsys):
+    check(solution)
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check, wrong, mistake", WRONG_ANSWERS, ids=lambda x: getattr(x, "__name__", None))
+def test_check_names_the_mistake(check, wrong, mistake):
+    with pytest.raises(CheckFailed, match=re.escape(mistake)):
+        check(wrong)
+
+
+@pytest.mark.parametrize("check", [c for c, _ in SOLUTIONS], ids=lambda c: c.__name__)
+def test_a_stub_stops_the_check_with_its_own_error(check):
+    def stub(*args):
+        raise NotImplementedError("Exercise 5.k: the stub")
+
+    with pytest.raises(NotImplementedError, match="Exercise 5.k"):
+        check(stub)
+
+
+def test_an_unrecognised_wrong_answer_reports_the_largest_difference():
+    with pytest.raises(CheckFailed, match="values differ from the reference by up to"):
+        checks.check_rank_one_distance(lambda x: theory.rank_one_distance(x) + 0.1)
