@@ -90,6 +90,7 @@ def test_out_of_memory_message_and_fallback_to_smaller_model(monkeypatch):
         return "model", "tokenizer"
 
     monkeypatch.setattr(models, "load_model", fake_load_model)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # both candidates count as downloadable
     profile = dataclasses.replace(env.profile("ci"), roles={"lm": ("raincandy-u/TinyStories-656K", models.EMBEDDED_NAME)})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -123,3 +124,16 @@ def test_forward_with_cache_continues_exactly_where_the_prefix_stopped():
         rest, cache = models.forward_with_cache(model, ids[:, 4:], cache)
     torch.testing.assert_close(rest, full[:, 4:], atol=1e-5, rtol=0)
     assert cache.layers[0].keys.shape == (1, 2, 9, 8)
+
+
+def test_offline_cpu_profile_falls_back_to_a_cached_model(hf_cache):
+    names = [s.name for s in models.candidates("causal_lm", env.profile("cpu"))]
+    assert names == ["raincandy-u/TinyStories-656K"]
+
+
+def test_offline_without_any_cached_model_names_the_fix(monkeypatch, tmp_path):
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(SinklabError, match="pre-fill HF_HUB_CACHE.*SINKLAB_PROFILE=ci"):
+        models.load("causal_lm", env.profile("cpu"))

@@ -19,16 +19,10 @@ def _version(package: str) -> str:
 
 
 def model_availability(name: str) -> str:
-    """'shipped with sinklab', 'in the local HF cache', or 'download on first use'."""
-    from huggingface_hub import try_to_load_from_cache
-
+    """'shipped (offline)', 'in local HF cache', or 'download on first use'."""
     if name in (models.EMBEDDED_NAME, models.MINILM_NAME):
-        try:
-            return "shipped (offline)" if os.path.isdir(models.resolve(name)) else "missing"
-        except Exception:
-            return "missing"
-    cached = try_to_load_from_cache(name, "config.json")
-    return "in local HF cache" if isinstance(cached, str) else "download on first use"
+        return "shipped (offline)" if models.is_local(name) else "missing"
+    return "in local HF cache" if models.is_local(name) else "download on first use"
 
 
 def embedded_sink_summary() -> str:

@@ -58,9 +58,13 @@ PROFILES: dict[str, Profile] = {
         train_steps=600,
         offline=False,
         roles={
-            "causal_lm": ("gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M"),
+            # TinyStories-656K: the fallback an offline lab machine finds in a pre-filled cache
+            "causal_lm": ("gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M", "raincandy-u/TinyStories-656K"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
-            "sweep": ("gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M"),
+            "sweep": (
+                "gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M",
+                "raincandy-u/TinyStories-656K",
+            ),
         },
     ),
     "t4": Profile(

@@ -118,7 +118,23 @@ def candidates(role: str, profile: env.Profile | None = None) -> list[ModelSpec]
         )
     specs = [REGISTRY[n] for n in profile.roles[role]]
     fitting = [s for s in specs if s.params_m <= profile.max_params_m and _fits_memory(s)]
+    if env.hub_offline():  # e.g. an offline lab machine with a pre-filled cache: skip what is not there
+        fitting = [s for s in fitting if is_local(s.name)]
     return sorted(fitting, key=lambda s: s.params_m, reverse=True)
+
+
+def is_local(name: str) -> bool:
+    """True when `name` loads without the hub: shipped with sinklab, or in the local HF cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if name == EMBEDDED_NAME:
+        return (embedded_model_path() / "config.json").is_file()
+    if name == MINILM_NAME:
+        try:
+            return minilm_path().is_dir()
+        except SinklabError:
+            return False
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
 
 
 def _fits_memory(s: ModelSpec) -> bool:
@@ -136,6 +152,12 @@ def load(role: str, profile: env.Profile | None = None, **kwargs):
     """
     profile = profile or env.profile()
     options = candidates(role, profile)
+    if not options and env.hub_offline():
+        raise SinklabError(
+            f"None of the {profile.name!r} profile's models for role {role!r} is on this machine, and the hub "
+            f"is offline (HF_HUB_OFFLINE=1). Fix: pre-fill HF_HUB_CACHE with one of "
+            f"{', '.join(profile.roles[role])} on a machine with internet, or run with SINKLAB_PROFILE=ci."
+        )
     if not options:
         raise SinklabError(
             f"No model for role {role!r} fits the {profile.name!r} profile and your free GPU memory. "
