@@ -11,7 +11,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 1️⃣ How this course works
 #
 # Large language models pour a surprising share of their attention onto the **first token** of
@@ -33,7 +33,7 @@
 # Unset, sinklab picks one from your hardware. It fixes which models each chapter loads, how long
 # the prompts are, and how long training runs.
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 2️⃣ Check your environment
 #
 # The doctor reports your frontend, library versions, GPU, the profile and the models it implies
@@ -48,7 +48,7 @@ print(doctor.format_report(doctor.report()))
 # Lines that start with `FIX:` need your attention; everything else is information. The same
 # report is on the command line: `sinklab doctor`.
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 3️⃣ Your first exercise
 #
 # Attention turns a row of scores (one query against every key) into weights with a softmax over
@@ -89,7 +89,7 @@ check_first_token_share(first_token_share)
 # exactly 1/4: with nothing to prefer, attention spreads uniformly.
 # </details>
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 4️⃣ A first measurement
 #
 # One call measures how much attention every head of a real model puts on the first token. On the
@@ -124,14 +124,15 @@ strongest = per_head.max().item()
 print(f"strongest head: {strongest:.2f} of its attention on token 0 (an even spread would give {uniform_share:.2f})")
 assert strongest > 5 * uniform_share, "expected at least one head with a first-token sink"
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## Summary
 #
 # - Chapters come in two copies: exercises (`chapters/`) and solutions (`solutions/`).
 # - Checks under each exercise name typical mistakes; hints and expected results follow.
 # - `SINKLAB_PROFILE` scales every notebook to your hardware; `sinklab doctor` tells you which one you have.
 # - `sinklab.measure.measure(model, batch)` measures first-token attention per layer, head and query.
-#
+
+# %% [markdown] tags=["core"]
 # ## Check your understanding
 #
 # **1. A query's attention weights over the keys…**
@@ -157,7 +158,8 @@ assert strongest > 5 * uniform_share, "expected at least one head with a first-t
 #
 # <details><summary>(a) 0.05</summary>✅ 1/20. Sink heads give it 0.5 or more.</details>
 # <details><summary>(b) 0.5</summary>❌ That is what a strong sink looks like, not a uniform head.</details>
-#
+
+# %% [markdown] tags=["core"]
 # ## Further reading
 #
 # - Xiao et al. (2024), *Efficient Streaming Language Models with Attention Sinks* — where the name comes from.

@@ -33,7 +33,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 1️⃣ One head: scaled dot-product attention
 #
 # > **Learning objectives**
@@ -151,7 +151,7 @@ torch.testing.assert_close(causal_out, F.scaled_dot_product_attention(q, k, v, i
 assert torch.equal(causal_out[..., 0, :], v[..., 0, :]), "query 0 sees only key 0, so its output is v[0] exactly"
 print("causal_attention matches SDPA(is_causal=True); query 0's output is v[0] exactly")
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## 2️⃣ Many heads: multi-head and grouped-query attention
 #
 # > **Learning objectives**
@@ -316,7 +316,7 @@ with torch.no_grad():
 torch.testing.assert_close(ours, theirs)
 print(f"GQA with {n_heads} query heads and {n_kv_heads} key/value heads matches SDPA(enable_gqa=True)")
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 3️⃣ Positions: rotary position embeddings (RoPE)
 #
 # > **Learning objectives**
@@ -423,7 +423,7 @@ for offset in (0, 3, 10):
 print("RoPE keeps norms; the score depends only on the offset m − n, e.g.",
       [f"{scores.diagonal(-o)[0].item():.3f}" for o in (0, 3, 10)])
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## 4️⃣ Reproduce a real Llama attention layer
 #
 # > **Learning objectives**
@@ -508,7 +508,7 @@ with torch.no_grad():
 torch.testing.assert_close(ours, llama_out, atol=1e-4, rtol=1e-4)
 print(f"largest difference from transformers' LlamaAttention: {(ours - llama_out).abs().max().item():.1e}")
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 5️⃣ Attention must sum to one
 #
 # > **Learning objectives**
@@ -624,8 +624,8 @@ assert (row_sums < 1).all()
 print("softmax_1(q kᵀ/√d) v == attention with a zero key/value prepended; row sums:",
       [f"{s:.2f}" for s in row_sums.tolist()])
 
-# %% [markdown]
-# ### Interactive Demo 1 – Vary a sink key's score and the norm of its value
+# %% [markdown] tags=["optional"]
+# ## Interactive demo – Vary a sink key's score and the norm of its value
 #
 # One query attends over six content keys with similar scores (a head with nothing to do) plus a
 # **sink** key in front. You choose the sink's score and the norm `‖v‖` of its value. Left: the weights.
@@ -670,7 +670,7 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 # zero takes over the sink's role (the first token then gets none), and forcing a large value onto that
 # slot pushes the sink back to the first token.
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## Summary
 #
 # - Attention is `softmax(q kᵀ/√d) v`, softmax over the keys; a causal mask sets future scores to `−inf`
@@ -684,7 +684,8 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 #   information a repeated token gets exactly uniform attention.
 # - Softmax-off-by-one equals a prepended zero key/value; a sink with a small value makes a head an
 #   approximate no-op.
-#
+
+# %% [markdown] tags=["core"]
 # ## Check your understanding
 #
 # **1. A query's scores are all −100. Its attention weights are…**
@@ -729,7 +730,8 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 # ≈ 0, as the explorer shows.</details>
 # <details><summary>(b) always</summary>❌ With a large value the output is ≈ v_sink: the head writes a
 # constant vector.</details>
-#
+
+# %% [markdown] tags=["core"]
 # ## Further reading
 #
 # - Vaswani et al. (2017), *Attention Is All You Need* — scaled dot-product and multi-head attention.

@@ -11,7 +11,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 1️⃣ Load a real language model and look at its attention
 #
 # > **Learning objectives**
@@ -59,7 +59,7 @@ plots.attention_heatmaps(attn[n_layers - 1, heads_shown], tokens, title=f"last l
 # <details><summary>Answer</summary>Query 0 can only see key 0 (causal mask), and its weights must
 # sum to one.</details>
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 2️⃣ Does your tokenizer add a BOS token?
 #
 # > **Learning objectives**
@@ -104,7 +104,7 @@ print(f"{model.name_or_path} adds a BOS token: {adds_bos(tokenizer)}; first toke
 # `✅ adds_bos: correct.` Then `True` for the `ci` model and Llama-family models, `False` for GPT-2.
 # </details>
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 3️⃣ Measure the sink: first-token mass, importance score, sink rate
 #
 # > **Learning objectives**
@@ -238,7 +238,7 @@ assert gap < 1e-4, "your importance scores should match sinklab's LSE-based meas
 # Two different computations — yours from the full matrix, sinklab's from log-sum-exps — agree to
 # floating-point precision. From here on we use `measure.measure`, which scales to long inputs.
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## 4️⃣ The seed article's experiments, measured
 #
 # > **Learning objectives**
@@ -426,7 +426,7 @@ plots.bars({row["heads that read the variant"]: row["share of the change"] for _
 # heads carry more there. Chapter 5 returns to this: a sink head is close to a **no-op**, it mixes in
 # little information.
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## Interactive demo – any prompt, any head
 #
 # Type a prompt, pick a layer and a head, and see the pattern and the share of attention on token 0.
@@ -437,14 +437,15 @@ from sinklab import widgets
 
 widgets.pattern_explorer(model, tokenizer, "The quick brown fox jumps over the lazy dog.")
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## Summary
 #
 # - The first-token column dominates many heads' attention patterns in real LMs.
 # - Whether "the first token" is a BOS token or a word depends on the tokenizer: check it.
 # - Gu et al.'s importance score α₀ and sink rate turn the picture into numbers; padding must be handled.
 # - Changing only the first token changes predictions along the whole input, measurably (KL by position).
-#
+
+# %% [markdown] tags=["core"]
 # ## Check your understanding
 #
 # **1. GPT-2's tokenizer has `bos_token = "<|endoftext|>"`. Does `tokenizer("Hi")` start with it?**
@@ -471,7 +472,8 @@ widgets.pattern_explorer(model, tokenizer, "The quick brown fox jumps over the l
 #
 # <details><summary>(a) Yes</summary>❌ Small is not zero; and the sink heads still attend to it.</details>
 # <details><summary>(b) No</summary>✅ Its content matters less with distance, but its role as a sink persists.</details>
-#
+
+# %% [markdown] tags=["core"]
 # ## Further reading
 #
 # - Gu et al. (2025), *When Attention Sink Emerges in Language Models* — §3 and Table 1 define α₀ and the sink rate.

@@ -38,7 +38,7 @@ import torch
 
 from sinklab import plots, theory
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 1️⃣ Rank collapse: pure attention makes every token the same
 #
 # > **Learning objectives**
@@ -198,7 +198,7 @@ torch.testing.assert_close(rank_one_distance(theory.attention_stack(x, attns, si
 # scale-free. With the residual, the layer outputs x + (1 − s)·update: the sink shrinks the mixing term
 # next to the token's own copy of itself, so less of the other tokens gets in.</details>
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 2️⃣ Over-squashing: how much can one token still move another?
 #
 # > **Learning objectives**
@@ -458,7 +458,7 @@ print(f"{model_name}: sensitivity of token {n} to its context grows from {lm_con
 # the MLPs and LayerNorms (the constant C), and the derivative of the softmax itself; it is an upper bound
 # on a magnitude, not a prediction of it.</details>
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## 3️⃣ Representational collapse: when "1 × n" and "1 × (n + 1)" look the same
 #
 # > **Learning objectives**
@@ -555,7 +555,7 @@ if checked_model:
 # al. see it in Gemma 7B after tens of digits. Our model's context is short, so we may only see the
 # approach.</details>
 
-# %% [markdown]
+# %% [markdown] tags=["optional"]
 # ## 4️⃣ Sinks as approximate no-ops
 #
 # > **Learning objectives**
@@ -632,7 +632,7 @@ print(f"{model_name}: strongest sink head {top['head']} (α₀ = {top['first-tok
 # are reported to drive first-token values much closer to zero (Gu et al., 2025; the "value-state drain"
 # of Guo et al., 2024); a 1M-parameter model need not.</details>
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## 5️⃣ The perturbation-spread experiment: with and without BOS
 #
 # > **Learning objectives**
@@ -721,8 +721,8 @@ else:
 # more of the changed word in. The distribution shift is not separated here; Barbero et al. (2025) note the
 # same caveat for their BOS-removal results.</details>
 
-# %% [markdown]
-# ### Interactive Demo 5 – Vary depth, context length and sink strength
+# %% [markdown] tags=["optional"]
+# ## Interactive demo – Vary depth, context length and sink strength
 #
 # The toy stack of sections 1–2 (residual stream on), with a zero-value sink that takes a share of every
 # query's attention. Left: the distance to rank one after each layer. Right: how much the last token
@@ -752,7 +752,7 @@ assert deep.rank_one[-1] < shallow.rank_one[-1] < deep_sink.rank_one[-1]
 print(f"share of the last token's sensitivity from the other tokens: depth 1 {shallow.mixing:.2f}, depth 12 "
       f"{deep.mixing:.2f}, depth 12 with a 0.9 sink {deep_sink.mixing:.2f}")
 
-# %% [markdown]
+# %% [markdown] tags=["core"]
 # ## Summary
 #
 # - Pure attention averages tokens; stacks of it collapse to rank one, and under the causal mask onto the
@@ -767,7 +767,8 @@ print(f"share of the last token's sensitivity from the other tokens: depth 1 {sh
 #   `O(1/n²)` in one uniform layer; in bf16 the two become identical at a finite `n`.
 # - In the real LM we measured the same quantities and report them with the model's name; the claims
 #   about large LLMs (Gemma 7B, Llama 3.1) are the papers', not ours.
-#
+
+# %% [markdown] tags=["core"]
 # ## Check your understanding
 #
 # **1. Why does a causal stack of pure attention collapse onto the first token rather than onto the mean?**
@@ -814,7 +815,8 @@ print(f"share of the last token's sensitivity from the other tokens: depth 1 {sh
 # distribution; Barbero et al. (2025) name this caveat.</details>
 # <details><summary>(b) the input is out of distribution too</summary>✅ Both effects act at once; the
 # entropy and first-token mass show the sink part.</details>
-#
+
+# %% [markdown] tags=["core"]
 # ## Further reading
 #
 # - Barbero, Arroyo, Gu, Perivolaropoulos, Bronstein, Veličković & Pascanu (2025), *Why do LLMs attend to

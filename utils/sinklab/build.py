@@ -9,20 +9,27 @@ One source per chapter, ``course/NN_slug.py`` (jupytext percent format). The bui
 
 and, in front of each chapter's own cells, a title cell with Colab badges, an overview cell
 (prerequisites, objectives, minutes per track, hardware, models) and the setup cell, all generated
-from ``course/course.yml``. It also regenerates the chapter table in README.md.
+from ``course/course.yml``. It also regenerates the chapter table in README.md and
+``course/syllabus.md`` (the same table and each chapter's metadata and sections).
 ``--check`` writes nothing and fails when any generated file is stale.
+
+``--track lab|workshop [--out DIR]`` writes the cut copies of one track instead (default
+``tracks/<track>/``, not committed): the same notebooks with only the sections the track keeps
+(`sinklab.tracks`). Every build checks each chapter's track tags, exercise budgets, cross-section
+dependencies and its "Check your understanding" questions.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jupytext
 import nbformat
 import yaml
 
+from sinklab import tracks
 from sinklab.errors import SinklabError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -53,6 +60,7 @@ class Chapter:
     objectives: list
     models: list
     key_result: str
+    roles: list = field(default_factory=list)  # sinklab.models roles the chapter loads (`sinklab prefetch`)
 
     @property
     def stem(self) -> str:
@@ -71,10 +79,25 @@ def repo_root() -> Path:
     )
 
 
+# Objectives must name something a learner can be seen doing.
+UNOBSERVABLE_VERBS = ("understand", "know", "learn", "appreciate", "grasp", "realise", "realize", "see", "be aware")
+
+
 def load_course(root: Path) -> dict:
     """course.yml as a dict, with `chapters` turned into `Chapter` objects."""
     meta = yaml.safe_load((root / "course" / "course.yml").read_text())
     meta["chapters"] = sorted((Chapter(**c) for c in meta["chapters"]), key=lambda c: c.number)
+    if set(meta["tracks"]) != set(tracks.TRACKS):
+        raise SinklabError(f"course.yml `tracks:` must name exactly {', '.join(tracks.TRACKS)}.")
+    for chapter in meta["chapters"]:
+        for objective in chapter.objectives:
+            verb = next((v for v in UNOBSERVABLE_VERBS if objective.lower().startswith(v + " ")), None)
+            if verb:
+                raise SinklabError(
+                    f"course.yml, chapter {chapter.number}: the objective {objective!r} starts with {verb!r}, which "
+                    "cannot be observed. Fix: start it with what the learner does (Implement, Measure, Explain, "
+                    "Compare, Predict, …)."
+                )
     return meta
 
 
@@ -104,15 +127,21 @@ def title_cell(meta: dict, chapter: Chapter) -> str:
     return "\n".join(lines)
 
 
-def overview_cell(meta: dict, chapter: Chapter) -> str:
-    tracks = meta["tracks"]
+def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_out: tuple = ()) -> str:
+    names = meta["tracks"]
     lines = ["## Overview", "", "**Prerequisites**", ""]
     lines += [f"- {p}" for p in chapter.prerequisites]
     lines += ["", "**What you'll be able to do**", ""]
     lines += [f"- {o}" for o in chapter.objectives]
-    lines += ["", "| " + " | ".join(tracks.values()) + " | Hardware |", "|" + " --- |" * (len(tracks) + 1)]
-    lines += ["| " + " | ".join(f"{chapter.minutes[t]} min" for t in tracks) + f" | {meta['hardware_tiers'][chapter.hardware]} |"]
+    lines += ["", "| " + " | ".join(names.values()) + " | Hardware |", "|" + " --- |" * (len(names) + 1)]
+    lines += ["| " + " | ".join(f"{chapter.minutes[t]} min" for t in names) + f" | {meta['hardware_tiers'][chapter.hardware]} |"]
     lines += ["", "**Models:** " + "; ".join(chapter.models)]
+    if track != "self_paced":
+        lines += ["", f"**This copy: the {names[track]} track, {chapter.minutes[track]} min.** It keeps the "
+                      f"{' and '.join(tracks.TRACKS[track])} sections."]
+        if left_out:
+            lines += ["Left out here (they are in the full notebook): " + "; ".join(left_out) + "."]
+        lines += ["The Colab badges above open the full notebook on the repository's default branch."]
     return "\n".join(lines)
 
 
@@ -192,20 +221,33 @@ def _notebook(cells: list) -> nbformat.NotebookNode:
     return nb
 
 
-def build_chapter(meta: dict, chapter: Chapter, root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    """(solution notebook, student notebook) for one chapter."""
+def chapter_sections(chapter: Chapter, root: Path) -> list[tracks.Section]:
+    """A chapter's source cells as tagged sections, after checking the track and question rules."""
     source_path = root / "course" / f"{chapter.stem}.py"
     if not source_path.is_file():
         raise SinklabError(f"course.yml lists chapter {chapter.number} as available but {source_path} is missing.")
-    source_nb = jupytext.read(source_path, fmt="py:percent")
+    where = f"course/{source_path.name}"
+    found = tracks.sections(jupytext.read(source_path, fmt="py:percent").cells, where)
+    tracks.check_budget(found, chapter.minutes, where)
+    tracks.check_dependencies(found, where)
+    check_understanding(found, where)
+    return found
 
+
+def build_chapter(
+    meta: dict, chapter: Chapter, root: Path, track: str = "self_paced"
+) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """(solution notebook, student notebook) for one chapter, cut to the sections `track` keeps."""
+    found = chapter_sections(chapter, root)
+    keep = tracks.kept(found, track)
+    left_out = tuple(s.title for s in found if s not in keep)
     head = [
         nbformat.v4.new_markdown_cell(title_cell(meta, chapter)),
-        nbformat.v4.new_markdown_cell(overview_cell(meta, chapter)),
+        nbformat.v4.new_markdown_cell(overview_cell(meta, chapter, track, left_out)),
         nbformat.v4.new_code_cell(setup_cell(meta, chapter)),
     ]
     solution_cells, student_cells, markdown_so_far = [], [], ""
-    for cell in source_nb.cells:
+    for cell in (c for section in keep for c in section.cells):
         tags = list(cell.metadata.get("tags", []))
         if cell.cell_type == "markdown":
             markdown_so_far += "\n" + cell.source
@@ -215,7 +257,7 @@ def build_chapter(meta: dict, chapter: Chapter, root: Path) -> tuple[nbformat.No
         solution_cells.append(nbformat.v4.new_code_cell(cell.source, metadata=_meta(tags)))
         student_source = cell.source
         if BEGIN in cell.source:
-            label = exercise_label(markdown_so_far, source_path.name)
+            label = exercise_label(markdown_so_far, f"{chapter.stem}.py")
             student_source = stub_solutions(cell.source, label)
         student_cells.append(nbformat.v4.new_code_cell(student_source, metadata=_meta(tags)))
     solution = _notebook([*head, *solution_cells])
@@ -227,6 +269,56 @@ def _meta(tags: list) -> dict:
     return {"tags": tags} if tags else {}
 
 
+# ---------------------------------------------------------------- check your understanding
+
+QUESTION = re.compile(r"^\*\*(\d+)\.\s.+\*\*\s*$", re.MULTILINE)
+OPTION = re.compile(r"<details><summary>(.*?)</summary>(.*?)</details>", re.DOTALL)
+UNDERSTANDING = "Check your understanding"
+
+
+def understanding_questions(markdown: str) -> list[list[tuple[str, str, str]]]:
+    """The questions of a "Check your understanding" section: per question, its options as
+    (label, mark ✅/❌ or "", explanation)."""
+    questions = []
+    starts = [m.start() for m in QUESTION.finditer(markdown)] + [len(markdown)]
+    for begin, end in zip(starts, starts[1:]):
+        options = []
+        for label, body in OPTION.findall(markdown[begin:end]):
+            body = body.strip()
+            mark = body[0] if body[:1] in ("✅", "❌") else ""
+            explanation = re.sub(r"<[^>]+>", "", body[len(mark):]).strip()
+            options.append((label.strip(), mark, explanation))
+        questions.append(options)
+    return questions
+
+
+def check_understanding(chapter_sections: list[tracks.Section], where: str) -> None:
+    """Fail unless the chapter has a "Check your understanding" section with 4–6 questions whose every
+    option is marked ✅ or ❌ and explained, with at least one ✅ per question."""
+    section = next((s for s in chapter_sections if s.title == UNDERSTANDING), None)
+    if section is None:
+        raise SinklabError(f"{where}: no '## {UNDERSTANDING}' section. Fix: end the chapter with 4–6 questions.")
+    questions = understanding_questions("\n".join(c.source for c in section.cells if c.cell_type == "markdown"))
+    if not 4 <= len(questions) <= 6:
+        raise SinklabError(f"{where}: '## {UNDERSTANDING}' has {len(questions)} questions; it needs 4–6 "
+                           "(each written **N. question** with its options below).")
+    for number, options in enumerate(questions, 1):
+        problems = [f"question {number} has fewer than two options"] if len(options) < 2 else []
+        problems += [f"question {number} has no ✅ option"] if not any(m == "✅" for _, m, _ in options) else []
+        problems += [f"option {label!r} of question {number} is not marked ✅ or ❌"
+                     for label, mark, _ in options if not mark]
+        problems += [f"option {label!r} of question {number} has no explanation after its mark"
+                     for label, mark, text in options if mark and not text]
+        if problems:
+            raise SinklabError(
+                f"{where}: {problems[0]}. Fix: write each option as <details><summary>(a) …</summary>✅ or ❌ "
+                "then why</details>."
+            )
+
+
+# ---------------------------------------------------------------- generated files
+
+
 def render_readme(readme: str, meta: dict) -> str:
     """README.md with its chapter-table block regenerated."""
     if TABLE_START not in readme or TABLE_END not in readme:
@@ -236,26 +328,39 @@ def render_readme(readme: str, meta: dict) -> str:
     return f"{before}{TABLE_START}\n{chapter_table(meta)}\n{TABLE_END}{after}"
 
 
-def outputs(root: Path) -> dict[Path, str]:
-    """Every generated file and its content."""
-    meta = load_course(root)
+def in_track(chapter: Chapter, track: str) -> bool:
+    """An available chapter belongs to a track unless course.yml gives it 0 minutes there."""
+    return chapter.status == "available" and chapter.minutes[track] > 0
+
+
+def notebooks(root: Path, track: str = "self_paced", out: Path | None = None) -> dict[Path, str]:
+    """The solution and student notebooks of a track, under `out` (default: the repository)."""
+    meta, out = load_course(root), out or root
     files = {}
     for chapter in meta["chapters"]:
-        if chapter.status != "available":
+        if not in_track(chapter, track):
             continue
-        solution, student = build_chapter(meta, chapter, root)
-        files[root / "solutions" / f"{chapter.stem}.ipynb"] = nbformat.writes(solution) + "\n"
-        files[root / "chapters" / f"{chapter.stem}.ipynb"] = nbformat.writes(student) + "\n"
-    readme = root / "README.md"
-    files[readme] = render_readme(readme.read_text(), meta)
+        solution, student = build_chapter(meta, chapter, root, track)
+        files[out / "solutions" / f"{chapter.stem}.ipynb"] = nbformat.writes(solution) + "\n"
+        files[out / "chapters" / f"{chapter.stem}.ipynb"] = nbformat.writes(student) + "\n"
     return files
 
 
-def build(root: Path | None = None, check: bool = False) -> list[Path]:
-    """Write the generated files (or, with check=True, return those that are stale)."""
-    root = root or repo_root()
+def outputs(root: Path) -> dict[Path, str]:
+    """Every committed generated file and its content."""
+    from sinklab import syllabus
+
+    meta = load_course(root)
+    files = notebooks(root)
+    readme = root / "README.md"
+    files[readme] = render_readme(readme.read_text(), meta)
+    files[root / "course" / "syllabus.md"] = syllabus.render(meta, root)
+    return files
+
+
+def _write(files: dict[Path, str], check: bool) -> list[Path]:
     stale = []
-    for path, content in outputs(root).items():
+    for path, content in files.items():
         if not path.is_file() or path.read_text() != content:
             stale.append(path)
             if not check:
@@ -264,16 +369,40 @@ def build(root: Path | None = None, check: bool = False) -> list[Path]:
     return stale
 
 
+def build(root: Path | None = None, check: bool = False) -> list[Path]:
+    """Write the generated files (or, with check=True, return those that are stale)."""
+    root = root or repo_root()
+    return _write(outputs(root), check)
+
+
+def build_track(track: str, root: Path | None = None, out: Path | None = None) -> list[Path]:
+    """Write a track's cut notebooks into `out` (default tracks/<track>/); returns every path written."""
+    if track == "self_paced":
+        raise SinklabError("The self-paced track is the normal build: run `sinklab build` (chapters/ and solutions/).")
+    root = root or repo_root()
+    files = notebooks(root, track, out or root / "tracks" / track)
+    _write(files, check=False)
+    return list(files)
+
+
 def cli_main(args) -> int:
     root = repo_root()
+    if args.track:
+        if args.check:
+            raise SinklabError("--check compares the committed files; track copies are not committed. "
+                               "Fix: run `sinklab build --check` and `sinklab build --track …` separately.")
+        written = build_track(args.track, root, args.out and Path(args.out).resolve())
+        folder = written[0].parent.parent if written else args.out
+        print(f"Wrote {len(written)} notebooks of the {args.track} track to {folder} (chapters/ and solutions/).")
+        return 0
     stale = build(root, check=args.check)
     names = ", ".join(str(p.relative_to(root)) for p in stale)
     if args.check:
         if stale:
             print(f"Stale generated files: {names}. Fix: run `sinklab build` and commit the result "
-                  "(never edit chapters/ or solutions/ by hand; edit course/ instead).")
+                  "(never edit chapters/, solutions/ or course/syllabus.md by hand; edit course/ instead).")
             return 1
-        print("All generated notebooks and README are up to date.")
+        print("All generated notebooks, README's table and the syllabus are up to date.")
         return 0
     print(f"Wrote {len(stale)} file(s){': ' + names if stale else ' (everything was up to date)'}.")
     return 0
@@ -281,3 +410,6 @@ def cli_main(args) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--check", action="store_true", help="fail if any generated file is stale; write nothing")
+    parser.add_argument("--track", choices=[t for t in tracks.TRACKS if t != "self_paced"],
+                        help="write the cut notebooks of one track instead (self-paced is the normal build)")
+    parser.add_argument("--out", help="folder for --track (default: tracks/<track>/, ignored by git)")
