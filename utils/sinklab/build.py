@@ -42,6 +42,7 @@ if importlib.util.find_spec("sinklab") is None:
     if "google.colab" not in sys.modules:
         raise ModuleNotFoundError("sinklab is not installed: run `pip install -e .` in the course folder, then restart the kernel.")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/{repository}@{branch}"], check=True)
+    importlib.invalidate_caches()  # let this running kernel see the package it just installed
 from sinklab.setup import start
 profile = start(chapter={number}, needs_gpu={needs_gpu})'''
 
@@ -254,12 +255,13 @@ def build_chapter(
             solution_cells.append(nbformat.v4.new_markdown_cell(cell.source, metadata=_meta(tags)))
             student_cells.append(nbformat.v4.new_markdown_cell(cell.source, metadata=_meta(tags)))
             continue
-        solution_cells.append(nbformat.v4.new_code_cell(cell.source, metadata=_meta(tags)))
-        student_source = cell.source
+        metadata, student_source = _meta(tags), cell.source
         if BEGIN in cell.source:
             label = exercise_label(markdown_so_far, f"{chapter.stem}.py")
             student_source = stub_solutions(cell.source, label)
-        student_cells.append(nbformat.v4.new_code_cell(student_source, metadata=_meta(tags)))
+            metadata["nbgrader"] = nbgrader_metadata(label)
+        solution_cells.append(nbformat.v4.new_code_cell(cell.source, metadata=metadata))
+        student_cells.append(nbformat.v4.new_code_cell(student_source, metadata=metadata))
     solution = _notebook([*head, *solution_cells])
     student = _notebook([nbformat.from_dict(c) for c in head] + student_cells)
     return solution, student
@@ -267,6 +269,15 @@ def build_chapter(
 
 def _meta(tags: list) -> dict:
     return {"tags": tags} if tags else {}
+
+
+def nbgrader_metadata(label: str) -> dict:
+    """nbgrader's cell metadata for an exercise cell: a graded answer cell ("Manually graded answer" in
+    its toolbar) with 1 point, so `nbgrader generate_assignment` accepts the solution markers and
+    `nbgrader autograde` executes it (see course/instructor_guide.md)."""
+    number = label.split(":")[0].split()[-1]
+    return {"grade": True, "solution": True, "locked": False, "points": 1, "task": False,
+            "grade_id": f"exercise-{number.replace('.', '-')}", "schema_version": 3}
 
 
 # ---------------------------------------------------------------- check your understanding

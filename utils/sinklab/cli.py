@@ -1,4 +1,4 @@
-"""`sinklab` on the command line: doctor, build, measure, bench, train."""
+"""`sinklab` on the command line: doctor, build, measure, bench, train, prefetch."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ COMMANDS = {
     "measure": ("sinklab.measure", "measure first-token sinks of a model (layer × head table, JSON, HTML chart)"),
     "bench": ("sinklab.bench", "time sink statistics against plain SDPA and eager output_attentions"),
     "train": ("sinklab.train", "train the course's small models (e.g. the embedded tiny-sink-lm)"),
+    "prefetch": ("sinklab.prefetch", "download the models a track needs on a profile into the HF cache (offline labs)"),
 }
 
 

@@ -54,6 +54,8 @@ def start(chapter: int, needs_gpu: bool = False, seed: int = 0) -> env.Profile:
     if stale:
         print("🔁 Restart needed: " + ", ".join(stale) + " were upgraded while imported. "
               "Restart the runtime (Colab: Runtime → Restart session), then run this cell again.")
+    elif env.frontend() == "colab":
+        print("✅ No restart needed: no package the course uses changed while it was imported.")
     profile = env.profile()
     env.seed_everything(seed)
     plots.enable_rendering(interactive=widgets.wants_widget())
