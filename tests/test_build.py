@@ -1,11 +1,12 @@
 """Notebooks are generated from course/ and the check catches stale or hand-edited copies."""
 
+import re
 import shutil
 
 import nbformat
 import pytest
 
-from sinklab import build
+from sinklab import build, tracks
 from sinklab.errors import SinklabError
 
 
@@ -76,3 +77,90 @@ def test_setup_cell_is_identical_apart_from_chapter_arguments(root):
     meta = build.load_course(root)
     cells = {build.setup_cell(meta, c).rsplit("\n", 1)[0] for c in meta["chapters"]}
     assert len(cells) == 1
+
+
+# ---------------------------------------------------------------- syllabus, questions, metadata
+
+
+def test_readme_table_and_syllabus_come_from_the_same_metadata(root):
+    meta = build.load_course(root)
+    table = build.chapter_table(meta)
+    assert table in (root / "README.md").read_text()
+    assert table in (root / "course" / "syllabus.md").read_text()
+
+
+def test_check_fails_when_metadata_changes_until_both_are_rebuilt(course_copy):
+    course_yml = course_copy / "course" / "course.yml"
+    course_yml.write_text(course_yml.read_text().replace('title: "Start here"', 'title: "Begin here"'))
+    stale = build.build(course_copy, check=True)
+    assert course_copy / "README.md" in stale and course_copy / "course" / "syllabus.md" in stale
+    build.build(course_copy)
+    assert "Begin here" in (course_copy / "course" / "syllabus.md").read_text()
+    assert build.build(course_copy, check=True) == []
+
+
+def test_check_fails_when_syllabus_is_edited_by_hand(course_copy):
+    syllabus = course_copy / "course" / "syllabus.md"
+    syllabus.write_text(syllabus.read_text() + "\nhand edit\n")
+    assert build.build(course_copy, check=True) == [syllabus]
+
+
+def test_objectives_must_use_observable_verbs(course_copy):
+    course_yml = course_copy / "course" / "course.yml"
+    course_yml.write_text(course_yml.read_text().replace('"Check whether a tokenizer', '"Understand whether a tokenizer'))
+    with pytest.raises(SinklabError, match="starts with 'understand', which cannot be observed"):
+        build.load_course(course_copy)
+
+
+def test_chapters_without_roles_still_load(root):
+    meta = build.load_course(root)
+    by_number = {c.number: c for c in meta["chapters"]}
+    assert by_number[1].roles == [] and by_number[2].roles == ["causal_lm"]
+
+
+def test_roles_match_the_models_each_chapter_loads(root):
+    """course.yml's roles (what `sinklab prefetch` downloads) are exactly the roles a chapter passes to load()."""
+    for chapter in build.load_course(root)["chapters"]:
+        if chapter.status == "available":
+            source = (root / "course" / f"{chapter.stem}.py").read_text()
+            assert sorted(set(re.findall(r"models\.load\(\"(\w+)\"", source))) == sorted(chapter.roles), chapter.stem
+
+
+def test_every_chapter_ends_with_4_to_6_explained_questions(root):
+    meta = build.load_course(root)
+    for chapter in (c for c in meta["chapters"] if c.status == "available"):
+        found = build.chapter_sections(chapter, root)
+        section = next(s for s in found if s.title == build.UNDERSTANDING)
+        assert found.index(section) >= len(found) - 2, "the questions come at the end (before Further reading)"
+        questions = build.understanding_questions("\n".join(c.source for c in section.cells))
+        assert 4 <= len(questions) <= 6, chapter.stem
+        for options in questions:
+            assert len(options) >= 2 and any(mark == "✅" for _, mark, _ in options)
+            assert all(mark in ("✅", "❌") and len(text.split()) >= 2 for _, mark, text in options), options
+
+
+QUESTION = "**{n}. Why?**\n\n<details><summary>(a) yes</summary>✅ Because.</details>\n<details><summary>(b) no</summary>{b}</details>\n"
+
+
+@pytest.mark.parametrize("n_questions, b, message", [
+    (3, "❌ Not so.", "has 3 questions; it needs 4–6"),
+    (7, "❌ Not so.", "has 7 questions"),
+    (4, "Not so.", "option '(b) no' of question 1 is not marked"),
+    (4, "❌ ", "option '(b) no' of question 1 has no explanation"),
+    (4, "❌ <em></em>", "has no explanation"),
+])
+def test_question_mistakes_are_reported(n_questions, b, message):
+    text = "## Check your understanding\n\n" + "\n".join(QUESTION.format(n=n, b=b) for n in range(1, n_questions + 1))
+    found = tracks.sections([nbformat.v4.new_markdown_cell(text, metadata={"tags": ["core"]})], "x.py")
+    with pytest.raises(SinklabError, match=re.escape(message)):
+        build.check_understanding(found, "x.py")
+
+
+def test_exercise_cells_carry_nbgrader_metadata(root):
+    meta = build.load_course(root)
+    solution, student = build.build_chapter(meta, meta["chapters"][0], root)
+    graded = [c for c in solution.cells if "nbgrader" in c.metadata]
+    assert [c.metadata.nbgrader.grade_id for c in graded] == ["exercise-0-1"]
+    assert graded[0].metadata.nbgrader.solution and build.BEGIN in graded[0].source
+    stub = next(c for c in student.cells if "nbgrader" in c.metadata)
+    assert stub.metadata.nbgrader == graded[0].metadata.nbgrader

@@ -1,5 +1,6 @@
 """The setup cell every notebook starts with, run as Colab would run it (simulated, no network)."""
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import types
 
 import pytest
 
-from sinklab import build
+from sinklab import build, env
 
 
 @pytest.fixture
@@ -46,3 +47,44 @@ def test_after_an_upgrade_it_tells_the_learner_to_restart(setup_source, monkeypa
     monkeypatch.setattr(torch, "__version__", "1.0.0")
     exec(setup_source, {})
     assert "Restart needed: torch 1.0.0" in capsys.readouterr().out
+
+
+def _on_colab_without_sinklab(monkeypatch):
+    _pretend_sinklab_missing(monkeypatch)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check: None)
+
+
+def test_on_colab_it_says_no_restart_is_needed_after_a_clean_install(setup_source, monkeypatch, capsys):
+    _on_colab_without_sinklab(monkeypatch)
+    exec(setup_source, {})
+    out = capsys.readouterr().out
+    assert "No restart needed" in out and "Restart needed" not in out.replace("No restart needed", "")
+
+
+@pytest.fixture
+def gpu_chapter_setup(root):
+    meta = build.load_course(root)
+    chapter = dataclasses.replace(meta["chapters"][0], hardware="gpu")
+    return build.setup_cell(meta, chapter)
+
+
+def test_a_gpu_chapter_on_a_cpu_runtime_says_how_to_get_a_gpu(gpu_chapter_setup, monkeypatch, capsys):
+    _on_colab_without_sinklab(monkeypatch)
+    monkeypatch.setattr(env, "gpu_info", lambda: None)
+    exec(gpu_chapter_setup, {})
+    assert "written for a GPU and none is visible. On Colab: Runtime → Change runtime type → T4 GPU" in capsys.readouterr().out
+
+
+def test_a_gpu_chapter_on_a_gpu_runtime_names_the_gpu(gpu_chapter_setup, monkeypatch, capsys):
+    _on_colab_without_sinklab(monkeypatch)
+    monkeypatch.setattr(env, "gpu_info", lambda: {"name": "Tesla T4", "total_gib": 15.0, "free_gib": 14.6, "bf16": False})
+    exec(gpu_chapter_setup, {})
+    out = capsys.readouterr().out
+    assert "Tesla T4 (14.6 GiB free)" in out and "none is visible" not in out
+
+
+def test_a_cpu_chapter_does_not_ask_for_a_gpu(setup_source, monkeypatch, capsys):
+    monkeypatch.setattr(env, "gpu_info", lambda: None)
+    exec(setup_source, {})
+    assert "none is visible" not in capsys.readouterr().out
