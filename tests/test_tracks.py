@@ -147,6 +147,7 @@ def test_track_builds_write_every_chapter_with_the_track_in_the_overview(track_b
             for kind in ("chapters", "solutions"):
                 nb = _read(folder / kind / f"{chapter.stem}.ipynb")
                 assert nb.cells[0].source == build.title_cell(meta, chapter)  # same badges as the full notebook
+                assert nb.cells[2].source == build.setup_cell(meta, chapter)  # uploaded to Colab, it installs sinklab
                 overview = nb.cells[1].source
                 assert f"**This copy: the {meta['tracks'][track]} track, {chapter.minutes[track]} min.**" in overview
                 full = build.chapter_sections(chapter, ROOT)

@@ -170,6 +170,9 @@ def load(role: str, profile: env.Profile | None = None, **kwargs):
             if getattr(e, "out_of_memory", False) and i + 1 < len(options):
                 warnings.warn(f"{s.name} ran out of GPU memory; falling back to {options[i + 1].name}.")
                 continue
+            if getattr(e, "gated", False) and i + 1 < len(options):  # e.g. a workshop participant without a token
+                warnings.warn(f"{e} Falling back to {options[i + 1].name} for now.")
+                continue
             raise
     raise AssertionError("unreachable: the loop returns or raises")
 
@@ -229,12 +232,14 @@ def explain_load_error(name: str, error: BaseException) -> SinklabError:
     causes = _cause_chain(error)
     text = " ".join(str(c) for c in causes)
     if any(isinstance(c, GatedRepoError) for c in causes) or "gated repo" in text:
-        return SinklabError(
+        gated = SinklabError(
             f"{name} is a gated model: its licence must be accepted on https://huggingface.co/{name} and "
             "you need a Hugging Face token. Fix: accept the licence, create a read token at "
             "https://huggingface.co/settings/tokens, then run `hf auth login` (on Colab: add it as the "
             "secret HF_TOKEN). Or use an ungated model from the same profile."
         )
+        gated.gated = True  # load(role) falls back to the next candidate
+        return gated
     if any(isinstance(c, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError)) for c in causes) or (
         "couldn't connect" in text or "offline" in text.lower()
     ):
