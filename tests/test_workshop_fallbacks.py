@@ -6,7 +6,7 @@ import warnings
 import pytest
 import transformers
 
-from sinklab import env, models
+from sinklab import env, models, prefetch
 from sinklab.errors import SinklabError
 
 GATED = "meta-llama/Llama-3.2-1B"
@@ -40,3 +40,8 @@ def test_a_gated_model_as_the_last_candidate_raises_the_fix(no_token_for_gated_m
     profile = dataclasses.replace(no_token_for_gated_models, roles={"causal_lm": (GATED,)})
     with pytest.raises(SinklabError, match="gated model.*add it as the secret HF_TOKEN"):
         models.load("causal_lm", profile)
+
+
+def test_on_a_t4_the_fallback_for_the_gated_model_is_the_one_workshop_md_names():
+    assert [s.name for s in prefetch.role_models("causal_lm", env.profile("t4"))][:2] == [GATED, "Qwen/Qwen2.5-0.5B"]
+    assert not models.REGISTRY["Qwen/Qwen2.5-0.5B"].gated
