@@ -121,8 +121,8 @@ def test_layer_profile_has_one_row_per_layer_and_agrees_with_measure(embedded):
     profile = circuit.layer_profile(embedded, ids, eps=0.3)
     report = measure.measure(embedded, ids, stats=("first", "hidden"))
     assert list(profile.index) == [0, 1, 2, 3]
-    assert list(profile.columns) == ["‖h₀‖ / ‖h_other‖ entering", "cos(q, k₀)", "cos(q, k_other)", "mean α₀",
-                                     "sink rate ε=0.3"]
+    assert list(profile.columns) == ["‖h₀‖ / ‖h_other‖ entering", "cos(q, k₀)", "cos(q, k_other)",
+                                     "‖k₀‖ / ‖k_other‖", "mean α₀", "sink rate ε=0.3"]
     torch.testing.assert_close(torch.tensor(profile["mean α₀"].values, dtype=torch.float32),
                                report.importance.mean((0, 2)))
     ratio = report.hidden_norm_first[:, 0] / report.hidden_norm_rest[:, 0]

@@ -104,7 +104,8 @@ def layer_profile(model, inputs, eps: float = 0.3):
     """One row per layer l: what the first token looks like entering block l, and the sink in layer l.
 
     Columns: the first token's residual-stream norm relative to the other tokens' entering the block,
-    the mean query/first-key and query/other-key cosines, the mean α₀ and the sink rate at ``eps``.
+    the mean query/first-key and query/other-key cosines, the first key's norm relative to the other
+    keys', the mean α₀ and the sink rate at ``eps``.
     """
     import pandas as pd
 
@@ -116,6 +117,7 @@ def layer_profile(model, inputs, eps: float = 0.3):
             "‖h₀‖ / ‖h_other‖ entering": norm_ratio[:-1].tolist(),
             "cos(q, k₀)": cosines.first.mean((0, 2)).tolist(),
             "cos(q, k_other)": cosines.other.mean((0, 2)).tolist(),
+            "‖k₀‖ / ‖k_other‖": (report.key_norm_first / report.key_norm_rest).mean((0, 2)).tolist(),
             "mean α₀": report.importance.mean((0, 2)).tolist(),
             f"sink rate ε={eps:g}": report.layer_sink_rate(eps).tolist(),
         },
