@@ -261,3 +261,20 @@ def test_perplexity_leaves_out_pad_targets():
     padded = {"input_ids": torch.cat([torch.zeros(1, 4, dtype=torch.long), row], 1),
               "attention_mask": torch.cat([torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)], 1)}
     assert evaluate.perplexity(model, padded) == pytest.approx(evaluate.perplexity(model, row), rel=1e-4)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_chapters_measurements_run_on_every_family_of_the_gpu_sweeps(family):
+    """Chapter 4's GPU code paths, on a random-init config of each family: profile, moved first token, patch."""
+    model = tiny_model(family)
+    ids = torch.randint(1, VOCAB, (2, 24), generator=torch.Generator().manual_seed(2))
+    table = circuit.layer_profile(model, ids)
+    assert table.shape == (3, 6) and table.notna().all().all()
+    moved = torch.tensor([circuit.move_bos(row, 8, row[0]) for row in ids.tolist()])
+    report = measure.measure(model, moved, stats=("first", "received"))
+    assert circuit.sink_rate_at(report, 8).shape == (3,)
+    state = circuit.first_token_states(model, ids[:1])[0, 1]
+    with circuit.patched_residual(model, 0, 8, state):
+        patched = measure.measure(model, ids[:, 1:], stats=("first", "received"))
+    assert patched.received[..., 8].sum() > 0
+    assert evaluate.perplexity(model, ids) > 1

@@ -387,7 +387,7 @@ def circuit_chart(results: list[CircuitAblation], title: str) -> alt.HConcatChar
         alt.Chart(frame[frame["key"] == key], title=f"{title}: sink rate on {key}")
         .mark_line(point=True)
         .encode(x=alt.X("layer:O", title="layer"), y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color("ablation:N", sort=list(ABLATIONS)),
+                color=alt.Color("ablation:N", sort=list(ABLATIONS), legend=alt.Legend(labelLimit=320)),
                 tooltip=["ablation", "layer", alt.Tooltip("sink rate:Q", format=".2f")])
         .properties(width=240, height=200)
         for key in frame["key"].unique()
