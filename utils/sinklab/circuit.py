@@ -56,7 +56,7 @@ def first_key_cosine(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 
 
 def other_key_cosine(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """Mean cosine between each query i >= 1 and the keys 1..i it sees (the first key left out): ``[B, H]``."""
+    """Mean cosine between each query i >= 1 and the keys 1..i (the first key left out; windows ignored): ``[B, H]``."""
     key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1).float()
     q = torch.nn.functional.normalize(query[:, :, 1:].float(), dim=-1)
     k = torch.nn.functional.normalize(key[:, :, 1:], dim=-1)
