@@ -590,7 +590,7 @@ def _first_mass(q: torch.Tensor, k: torch.Tensor, scale: float, causal: bool = T
 
 
 def check_first_mass_from_lse(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-    """Exercise 3.1: fn(q [B, H, T, d], k [B, H, T, d]) -> first-token mass exp(s_i0 − LSE_i), causal, [B, H, T]."""
+    """Exercise 3.2: fn(q [B, H, T, d], k [B, H, T, d]) -> first-token mass exp(s_i0 − LSE_i), causal, [B, H, T]."""
     q, k = _lse_inputs()
     d = q.shape[-1]
     scores = (q @ k.transpose(-2, -1)) / d**0.5
@@ -616,7 +616,7 @@ def check_first_mass_from_lse(fn: Callable[[torch.Tensor, torch.Tensor], torch.T
 
 
 def check_attention_memory_gib(fn: Callable[[int, int, int, int, int], float]) -> None:
-    """Exercise 3.2: fn(n_layers, n_heads, seq_len, batch_size, bytes_per_value) -> GiB that
+    """Exercise 3.1: fn(n_layers, n_heads, seq_len, batch_size, bytes_per_value) -> GiB that
     `output_attentions=True` keeps: one [batch, heads, T, T] tensor per layer."""
     cases = [(32, 32, 4096, 1, 2), (12, 12, 1024, 8, 4)]  # Llama-3.1-8B at 4k in bf16; GPT-2 small, batch 8, fp32
     for layers, heads, length, batch, size in cases:

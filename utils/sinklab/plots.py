@@ -249,3 +249,20 @@ def checkpoint_chart(table, title: str) -> alt.Chart:
         )
         .properties(width=420, height=240)
     )
+
+
+def kind_bars(table, title: str) -> alt.FacetChart:
+    """Sink rate (%) per prompt kind, one panel per model. table: rows of the sweep's table at one ε."""
+    frame = table.assign(model=table["model"].map(lambda name: name.split("/")[-1]))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("sink_rate:Q", title="sink rate (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("kind:N", title=None, sort=None),
+            color=alt.Color("kind:N", legend=None),
+            tooltip=["model", "kind", "first token", alt.Tooltip("sink_rate:Q", format=".1f")],
+        )
+        .properties(width=260, height=alt.Step(16))
+        .facet(facet=alt.Facet("model:N", title=title), columns=3)
+    )

@@ -128,6 +128,13 @@ def sink_rate_points() -> list[Published]:
     return [p for p in PUBLISHED.values() if p.eps is not None]
 
 
+def gu_key(family: str, kind: str) -> str:
+    """The Gu et al. Table 1 entry closest to a model family: GPT2-XL for GPT-2 (learned absolute positions),
+    Mistral-7B for Mistral, LLaMA3-8B for every other RoPE family."""
+    model = {"gpt2": "gpt2xl", "mistral": "mistral7b"}.get(family, "llama3_8b")
+    return f"gu_{model}_{'repeated' if kind.startswith('repeated') else kind}"
+
+
 def row(key: str, measured: float, *, model: str, eps: float | None, seq_len: int | None, prompts: str) -> dict:
     """One line of the measured-vs-published table: a number you measured next to ``PUBLISHED[key]``.
 
