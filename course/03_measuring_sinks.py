@@ -32,7 +32,9 @@
 # `<bos>` sink), small models from a pre-filled cache, and the encoder all-MiniLM-L6-v2. The code is
 # the same on every profile. **Claims of the papers about pretrained LLMs are asserted only for
 # pretrained LLMs** (the `cpu`, `t4` and `a100` models); on the teaching models they are printed and
-# labelled, and the notebook asserts what holds for them and the exact identities.
+# labelled, and the notebook asserts what holds for them and the exact identities. (Instructors preparing a
+# GPU lab without hub access: `python -m sinklab.realsize --profile t4` times every experiment of this chapter
+# on random-init models of the sweep's real sizes.)
 #
 # Where the numbers come from: the course's reference notes (`sinklab.published` copies them with their
 # provenance). [P] means read in the paper, [S2] in two independent readings, [S] in one;
