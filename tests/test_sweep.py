@@ -136,3 +136,12 @@ def test_published_rows_carry_their_setting():
     assert list(frame["published"]) == ["77", "∞"] and frame["T"].iloc[1] == "–"
     with pytest.raises(SinklabError, match="No published number"):
         published.row("nope", 1.0, model="m", eps=None, seq_len=None, prompts="p")
+
+
+def test_first_mass_by_position_stays_under_altairs_row_limit_at_8k_tokens():
+    mass = torch.rand(32, 8192)  # Llama-3.1-8B's 32 layers at the a100 profile's long context
+    chart = plots.first_mass_by_position(mass, "8k")
+    assert len(chart.data) < plots.MAX_ROWS
+    bins = plots.position_bins(8192)
+    assert bins[0] == (1, 2) and bins[-1][1] == 8192 and all(lo < hi for lo, hi in bins)
+    plots.to_png(chart)

@@ -176,7 +176,7 @@ def sink_rate_chart(measured, published, x: str = "params") -> alt.FacetChart:
                  alt.Tooltip("sink rate (%):Q", format=".1f")],
     )
     points = base.mark_point(size=90, filled=True).encode(
-        shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical")))
+        shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500)))
     labels = base.mark_text(align="left", dx=7, dy=-6, fontSize=9).encode(text="model:N")
     return alt.layer(points, labels, data=frame).properties(width=300, height=240).facet(
         column=alt.Column("ε:N", title=None))
@@ -207,7 +207,7 @@ def first_mass_by_position(mass, title: str) -> alt.Chart:
         .encode(
             x=alt.X("position:Q", scale=alt.Scale(type="log"), title="query position (log scale)"),
             y=alt.Y("first-token mass:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("layer:Q", scale=alt.Scale(scheme="viridis")),
+            color=alt.Color("layer:Q", scale=alt.Scale(scheme="viridis"), legend=alt.Legend(format="d")),
             detail="layer:N",
             tooltip=["layer", alt.Tooltip("position:Q", format=".0f"), alt.Tooltip("first-token mass:Q", format=".3f")],
         )
@@ -221,11 +221,12 @@ def streaming_chart(table, title: str) -> alt.LayerChart:
     full = table[table["initial tokens kept"] == "full attention"]
     windows = table[table["initial tokens kept"] != "full attention"]
     lines = (
-        alt.Chart(windows, title=title)
+        alt.Chart(windows, title=alt.TitleParams(title, subtitle="dashed: full attention"))
         .mark_line(point=True)
         .encode(
-            x=alt.X("window:Q", scale=alt.Scale(type="log", base=2), title="window (tokens, log scale)"),
-            y=alt.Y("perplexity:Q", scale=alt.Scale(type="log"), title="perplexity (log scale)"),
+            x=alt.X("window:Q", scale=alt.Scale(type="log", base=2), title="window (tokens, log scale)",
+                    axis=alt.Axis(values=sorted(windows["window"].unique().tolist()))),
+            y=alt.Y("perplexity:Q", scale=alt.Scale(type="log", nice=False), title="perplexity (log scale)"),
             color=alt.Color("initial tokens kept:N"),
             tooltip=["window", "initial tokens kept", alt.Tooltip("perplexity:Q", format=".2f")],
         )
