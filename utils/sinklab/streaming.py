@@ -115,5 +115,5 @@ def _check(window: int, n_sink: int) -> None:
 
 
 def _length(inputs) -> int:
-    ids = inputs["input_ids"] if isinstance(inputs, dict) or hasattr(inputs, "keys") else torch.as_tensor(inputs)
+    ids = inputs["input_ids"] if hasattr(inputs, "keys") else torch.as_tensor(inputs)
     return ids.shape[-1]
