@@ -1,24 +1,30 @@
-"""Language-model quality in one number: perplexity over real (non-pad) next-token targets."""
+"""Language-model evaluation: perplexity."""
 
 from __future__ import annotations
 
-import torch
+import math
 
-from sinklab.measure import model_inputs
+import torch
+import torch.nn.functional as F
+
+from sinklab.errors import SinklabError
 
 
 def perplexity(model, inputs) -> float:
-    """exp of the mean next-token negative log-likelihood over real, non-pad targets.
+    """exp of the mean next-token negative log-likelihood over real (non-pad) targets.
 
-    inputs: a tokenizer's output (``input_ids``, ``attention_mask``) or a tensor of ids ``[T]`` or ``[B, T]``.
-    Position t predicts token t+1; a target counts when both it and its context token are real.
+    inputs: a tokenizer's output or a tensor of token ids ``[T]`` or ``[B, T]``. A target counts when
+    it and the token before it are real, so left and right padding both work.
     """
+    from sinklab.measure import model_inputs
+
     batch = model_inputs(model, inputs)
     ids = batch["input_ids"]
-    mask = batch.get("attention_mask")
-    mask = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+    real = batch.get("attention_mask", torch.ones_like(ids)).bool()
+    targets = real[:, 1:] & real[:, :-1]
+    if not targets.any():
+        raise SinklabError("Perplexity needs at least two real tokens in a row. Fix: pass longer inputs.")
     with torch.no_grad():
         logits = model(**batch).logits[:, :-1].float()
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-    real = mask[:, 1:] & mask[:, :-1]
-    return torch.exp(nll[real].mean()).item()
+    nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    return math.exp(nll[targets].mean().item())

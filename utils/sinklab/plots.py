@@ -141,3 +141,129 @@ def bars(values: dict[str, float], x_title: str, title: str) -> alt.Chart:
                 tooltip=["name", alt.Tooltip("value:Q", format=".3f")])
         .properties(width=360)
     )
+
+
+# ---------------------------------------------------------------- chapter 3: measuring sinks on real LLMs
+
+_PUBLISHED_FAMILY = {"GPT2": "gpt2", "Mistral": "mistral", "LLaMA": "llama", "Llama": "llama"}
+
+
+def sink_rate_chart(measured, published, x: str = "params") -> alt.FacetChart:
+    """Sink rate (%) against parameters (log scale) or depth, one panel per ε: measured points and published ones.
+
+    measured: the sweep's table (`sinklab.sweep.run_sweep(...).table`, one prompt kind); published: a list of
+    `sinklab.published.Published` sink-rate points. x: "params" or "layers".
+    """
+    import pandas as pd
+
+    if x not in ("params", "layers"):
+        raise SinklabError(f"x must be 'params' or 'layers', got {x!r}.")
+    rows = [{"model": r["model"].split("/")[-1], "family": r["family"], "params (M)": r["params_m"],
+             "layers": r["n_layers"], "ε": f"ε = {r['eps']:g}", "sink rate (%)": r["sink_rate"], "source": "measured"}
+            for _, r in measured.iterrows()]
+    for p in published:
+        family = next((f for prefix, f in _PUBLISHED_FAMILY.items() if p.model.startswith(prefix)), p.model)
+        rows.append({"model": p.model, "family": family, "params (M)": 1000 * p.params_b, "layers": p.n_layers,
+                     "ε": f"ε = {p.eps:g}", "sink rate (%)": p.value, "source": f"published: {p.source}"})
+    frame = pd.DataFrame(rows)
+    x_encoding = (alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
+                  if x == "params" else alt.X("layers:Q", title="layers"))
+    base = alt.Chart(frame).encode(
+        x=x_encoding,
+        y=alt.Y("sink rate (%):Q", scale=alt.Scale(domain=[0, 100])),
+        color=alt.Color("family:N"),
+        tooltip=["model", "family", "source", alt.Tooltip("params (M):Q", format=",.0f"), "layers",
+                 alt.Tooltip("sink rate (%):Q", format=".1f")],
+    )
+    points = base.mark_point(size=90, filled=True).encode(
+        shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500)))
+    labels = base.mark_text(align="left", dx=7, dy=-6, fontSize=9).encode(text="model:N")
+    return alt.layer(points, labels, data=frame).properties(width=300, height=240).facet(
+        column=alt.Column("ε:N", title=None))
+
+
+def position_bins(length: int, per_octave: int = 4) -> list[tuple[int, int]]:
+    """Query positions 1 … length − 1 cut into bins of geometric width (``per_octave`` bins per doubling)."""
+    import math
+
+    edges = sorted({round(2 ** (i / per_octave)) for i in range(int(per_octave * math.log2(length)) + 1)} | {length})
+    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if lo < hi]
+
+
+def first_mass_by_position(mass, title: str) -> alt.Chart:
+    """Mean first-token mass against query position (log scale), one line per layer.
+
+    mass: ``[layer, T]`` (e.g. ``report.first_mass_by_position().mean(1)``: heads averaged). Positions are
+    averaged in geometric bins so that long contexts stay under Altair's row limit; position 0 (whose
+    mass is 1 by the causal mask) is left out.
+    """
+    import pandas as pd
+
+    rows = [{"layer": layer, "position": (lo + hi - 1) / 2, "first-token mass": float(row[lo:hi].mean())}
+            for layer, row in enumerate(mass) for lo, hi in position_bins(mass.shape[-1])]
+    return (
+        alt.Chart(pd.DataFrame(rows), title=title)
+        .mark_line()
+        .encode(
+            x=alt.X("position:Q", scale=alt.Scale(type="log"), title="query position (log scale)"),
+            y=alt.Y("first-token mass:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("layer:Q", scale=alt.Scale(scheme="viridis"), legend=alt.Legend(format="d")),
+            detail="layer:N",
+            tooltip=["layer", alt.Tooltip("position:Q", format=".0f"), alt.Tooltip("first-token mass:Q", format=".3f")],
+        )
+        .properties(width=420, height=240)
+    )
+
+
+def streaming_chart(table, title: str) -> alt.LayerChart:
+    """StreamingLLM perplexity against the window size, one line per number of initial tokens kept, and
+    full attention as a dashed rule. table: `sinklab.streaming.compare`'s DataFrame."""
+    full = table[table["initial tokens kept"] == "full attention"]
+    windows = table[table["initial tokens kept"] != "full attention"]
+    lines = (
+        alt.Chart(windows, title=alt.TitleParams(title, subtitle="dashed: full attention"))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("window:Q", scale=alt.Scale(type="log", base=2), title="window (tokens, log scale)",
+                    axis=alt.Axis(values=sorted(windows["window"].unique().tolist()))),
+            y=alt.Y("perplexity:Q", scale=alt.Scale(type="log", nice=False), title="perplexity (log scale)"),
+            color=alt.Color("initial tokens kept:N"),
+            tooltip=["window", "initial tokens kept", alt.Tooltip("perplexity:Q", format=".2f")],
+        )
+    )
+    rule = alt.Chart(full).mark_rule(strokeDash=[4, 4], color="gray").encode(
+        y="perplexity:Q", tooltip=[alt.Tooltip("perplexity:Q", format=".2f", title="full attention")])
+    return alt.layer(lines, rule).properties(width=420, height=240)
+
+
+def checkpoint_chart(table, title: str) -> alt.Chart:
+    """Sink rate (%) against the training step (symlog scale), one line per ε. table: `sweep.checkpoint_sweep`'s."""
+    frame = table.assign(ε=table["eps"].map(lambda e: f"ε = {e:g}"))
+    return (
+        alt.Chart(frame, title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step (symlog scale)"),
+            y=alt.Y("sink_rate:Q", title="sink rate (%)", scale=alt.Scale(domain=[0, 100])),
+            color="ε:N",
+            tooltip=["step", alt.Tooltip("tokens seen:Q", format=".3s"), "ε", alt.Tooltip("sink_rate:Q", format=".1f")],
+        )
+        .properties(width=420, height=240)
+    )
+
+
+def kind_bars(table, title: str) -> alt.FacetChart:
+    """Sink rate (%) per prompt kind, one panel per model. table: rows of the sweep's table at one ε."""
+    frame = table.assign(model=table["model"].map(lambda name: name.split("/")[-1]))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("sink_rate:Q", title="sink rate (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("kind:N", title=None, sort=None),
+            color=alt.Color("kind:N", legend=None),
+            tooltip=["model", "kind", "first token", alt.Tooltip("sink_rate:Q", format=".1f")],
+        )
+        .properties(width=260, height=alt.Step(16))
+        .facet(facet=alt.Facet("model:N", title=title), columns=3)
+    )

@@ -44,23 +44,55 @@ NATURAL = [
 ]
 
 
-def prompt_batch(tokenizer, kind: str = "natural", n: int = 8, seq_len: int = 64, seed: int = 0) -> dict:
+def prompt_batch(
+    tokenizer, kind: str = "natural", n: int = 8, seq_len: int = 64, seed: int = 0, bos: bool = True
+) -> dict:
     """`n` prompts of exactly `seq_len` tokens (BOS included where the tokenizer adds one).
 
     kind: "natural" (the paragraphs above, cycled and cut to length), "random" (uniformly random
     token ids) or "repeated" (one random token repeated). Returns ``{"input_ids", "attention_mask"}``.
+    bos: keep the special token the tokenizer puts first (BOS, [CLS]); ``False`` leaves it out, so a
+    "repeated" row holds one token at every position, the input of Gu et al.'s Table 1.
     """
     texts = [" ".join(NATURAL[(i + j) % len(NATURAL)] for j in range(4)) for i in range(n)]
-    ids = [tokenizer(text)["input_ids"][:seq_len] for text in texts]
+    ids = [tokenizer(text, add_special_tokens=bos, verbose=False)["input_ids"][:seq_len] for text in texts]
     input_ids = torch.tensor(ids)
     if kind in ("random", "repeated"):
         g = torch.Generator().manual_seed(seed)
         special = set(tokenizer.all_special_ids)
         allowed = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
-        starts = int(input_ids[0, 0] in special)  # keep the BOS the tokenizer adds
+        starts = int(input_ids[0, 0].item() in special)  # keep the BOS the tokenizer adds
         shape = (n, seq_len - starts) if kind == "random" else (n, 1)
         picked = allowed[torch.randint(len(allowed), shape, generator=g)]
         input_ids[:, starts:] = picked.expand(n, seq_len - starts)
     elif kind != "natural":
         raise ValueError(f"kind must be 'natural', 'random' or 'repeated', not {kind!r}")
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+# ---------------------------------------------------------------- chapter 3: one long prompt
+
+
+def long_prompt(tokenizer, n_tokens: int) -> dict:
+    """One prompt of exactly `n_tokens` tokens, ``{"input_ids", "attention_mask"}`` of shape ``[1, n_tokens]``.
+
+    The tokenizer's BOS (where it adds one), then the paragraphs of `NATURAL` and, when more text is
+    needed, English prose that exists on every machine: the docstrings of the Python standard library
+    (`sinklab.data.stdlib_documents`), all joined by blank lines.
+    """
+    from sinklab import data
+    from sinklab.errors import SinklabError
+
+    if n_tokens < 2:
+        raise SinklabError(f"A long prompt needs at least 2 tokens, got n_tokens={n_tokens}.")
+    text = "\n\n".join(NATURAL)
+    ids = tokenizer(text, verbose=False)["input_ids"]
+    if len(ids) < n_tokens:
+        text += "\n\n" + "\n\n".join(data.stdlib_documents("docstrings", max_bytes=8 * n_tokens))
+        ids = tokenizer(text, verbose=False)["input_ids"]
+    ids = ids[:n_tokens]
+    if len(ids) < n_tokens:
+        raise SinklabError(f"The docstring text gave only {len(ids)} tokens, fewer than n_tokens={n_tokens}. "
+                           "Fix: ask for fewer tokens.")
+    input_ids = torch.tensor([ids])
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
