@@ -508,7 +508,8 @@ use_gpt2 = not profile.offline and (models.is_local("gpt2") or not env.hub_offli
 pe_name = "gpt2" if use_gpt2 else models.MINILM_NAME
 pe_model, pe_tokenizer = models.load_model(pe_name)
 table = circuit.position_embedding(pe_model).weight  # [positions, D]
-repeated = prompts.prompt_batch(pe_tokenizer, "repeated", n=min(profile.n_samples, 16), seq_len=profile.seq_len)
+repeated = prompts.prompt_batch(pe_tokenizer, "repeated", n=min(profile.n_samples, 16), seq_len=profile.seq_len,
+                                bos=False)  # one token at every position, [CLS] included: only positions differ
 before = measure.measure(pe_model, repeated, stats=("first", "received"))
 swap_rows = []
 for t in (5, 25):
