@@ -509,7 +509,7 @@ pe_name = "gpt2" if use_gpt2 else models.MINILM_NAME
 pe_model, pe_tokenizer = models.load_model(pe_name)
 table = circuit.position_embedding(pe_model).weight  # [positions, D]
 repeated = prompts.prompt_batch(pe_tokenizer, "repeated", n=min(profile.n_samples, 16), seq_len=profile.seq_len,
-                                bos=False)  # one token at every position, [CLS] included: only positions differ
+                                bos=False)  # one token at every position (no BOS, no [CLS]): only positions differ
 before = measure.measure(pe_model, repeated, stats=("first", "received"))
 swap_rows = []
 for t in (5, 25):
@@ -522,8 +522,8 @@ for t in (5, 25):
                                  for when, report in (("before", before), ("swapped", after))
                                  for where, position in (("0", 0), ("t", t))}})
 swap_table = pd.DataFrame(swap_rows).set_index("t")
-print(f"{pe_name}, {len(repeated['input_ids'])} prompts of one repeated token"
-      f"{' after [CLS]' if pe_name == models.MINILM_NAME else ''} (Gu et al.'s Table 7 input):")
+print(f"{pe_name}, {len(repeated['input_ids'])} prompts of one token repeated at every position "
+      "(Gu et al.'s Table 7 input):")
 swap_table.round(3)
 
 # %%
@@ -533,13 +533,13 @@ compare_with_prediction(pe_name, "position embeddings swapped",
                         "moves with it" if moved_away and arrived else "leaves position 0" if moved_away else "stays")
 
 # %% [markdown]
-# *Interpret it:* in MiniLM the token at position 0 is still `[CLS]` after the swap, and every other token is
-# the same repeated word. Where did the sink go, and what does that say about what marks "the first token" in
-# this model?
+# *Interpret it:* every position holds the same word, so only the position embeddings tell the positions
+# apart. Where did the sink go, and what does that say about what marks "the first token" in this model?
 #
 # <details><summary>Answer</summary>It went to position t, to the repeated word that now carries
 # <code>p_0</code> (measured on <code>ci</code>: 0.73 → 0.00 at position 0 and 0.00 → 0.73 at t = 5): the
-# encoder marks its sink with the position embedding, not with the <code>[CLS]</code> token. In GPT-2, Gu et
+# encoder marks its sink with the position embedding when the tokens cannot (with real text it also has its
+# <code>[CLS]</code> token, which chapter 3 shows is a sink too). In GPT-2, Gu et
 # al. find the same in a causal model, where position 0 also sees only itself: the learned <code>p_0</code>
 # wins over the mask.</details>
 
