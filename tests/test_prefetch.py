@@ -123,6 +123,6 @@ def test_a_gated_model_fails_with_the_fix_and_the_others_still_download(fake_hub
 def test_prefetch_reads_the_offline_pre_filled_cache(hf_cache):
     """Real snapshot_download, offline: a model already in HF_HUB_CACHE resolves to its snapshot there."""
     folder = prefetch.download("raincandy-u/TinyStories-656K")
-    assert Path(folder).is_relative_to(hf_cache) and (Path(folder) / "config.json").is_file()
+    assert Path(folder).resolve().is_relative_to(hf_cache.resolve()) and (Path(folder) / "config.json").is_file()
     with pytest.raises(SinklabError, match="not on this machine and the Hugging Face hub cannot be reached"):
         prefetch.download("gpt2")
