@@ -120,7 +120,7 @@ def test_online_documents_split_the_downloaded_file(tmp_path, monkeypatch):
                         lambda repo, filename, repo_type: asked.append((repo, filename, repo_type)) or str(story_file))
     assert data.online_documents("tinystories") == ["Once upon a time.", "The end."]
     assert asked == [("roneneldan/TinyStories", "TinyStories-valid.txt", "dataset")]
-    assert data.online_documents("tinystories", max_bytes=10) == ["Once upon "]
+    assert data.online_documents("tinystories", max_bytes=10) == ["Once upon"]
 
 
 def test_online_documents_offline_name_the_offline_corpus(monkeypatch):

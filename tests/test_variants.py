@@ -1,7 +1,5 @@
 """sinklab.variants: each attention variant against a reference implementation, and the variant-aware probe."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -55,12 +53,13 @@ def test_sink_logit_matches_gpt_oss_eager_attention(qkv):
 
 
 @pytest.mark.parametrize("name, weight_fn", [
-    ("sigmoid", lambda s, n: torch.sigmoid(s - math.log(n))),
+    ("sigmoid", lambda s, n: torch.sigmoid(s - torch.log(n))),
     ("relu", lambda s, n: torch.relu(s) / n),
 ])
 def test_unnormalised_variants_match_their_formula(qkv, name, weight_fn):
     q, k, v = qkv
-    reference = weight_fn(q @ k.mT * D**-0.5, T) * causal()
+    keys_seen = torch.arange(1, T + 1.0)[:, None]  # query i sees keys 0…i
+    reference = weight_fn(q @ k.mT * D**-0.5, keys_seen) * causal()
     output, weights = run_variant(name, q, k, v)
     torch.testing.assert_close(weights, reference)
     torch.testing.assert_close(output, (reference @ v).transpose(1, 2))
@@ -83,7 +82,8 @@ def test_grouped_query_heads_share_their_key_head(qkv):
     q, k, v = qkv
     q6 = torch.cat([q, q.flip(1)], 1)  # 6 query heads over 3 key/value heads
     output, weights = run_variant("sigmoid", q6, k, v)
-    reference = torch.sigmoid(q6 @ k.repeat_interleave(2, 1).mT * D**-0.5 - math.log(T)) * causal()
+    keys_seen = torch.arange(1, T + 1.0)[:, None]
+    reference = torch.sigmoid(q6 @ k.repeat_interleave(2, 1).mT * D**-0.5 - keys_seen.log()) * causal()
     torch.testing.assert_close(weights, reference)
 
 

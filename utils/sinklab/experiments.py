@@ -14,14 +14,34 @@ Everything runs on a CPU at small scale; the papers' settings take GPU-days, so 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from sinklab import data, prompts, train, variants
 from sinklab.errors import SinklabError
+
+# 0. Corpora ---------------------------------------------------------------------------------------------
+
+
+def corpus_documents(name: str, max_bytes: int) -> list[str]:
+    """Documents of a corpus: "docstrings" or "source" (the offline stdlib corpus) or an online dataset's name.
+
+    Remembered per (name, max_bytes): a notebook's many runs read (and parse) the corpus once.
+    """
+    return list(_corpus(name, max_bytes))
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus(name: str, max_bytes: int) -> tuple[str, ...]:
+    if name in ("docstrings", "source"):
+        return tuple(data.stdlib_documents(name, max_bytes))
+    return tuple(data.online_documents(name, max_bytes))
+
+
 
 # 1. Bigram-Backcopy: active on triggers, dormant elsewhere ------------------------------------------------
 
@@ -30,8 +50,8 @@ from sinklab.errors import SinklabError
 class BackcopyRecipe:
     """One Bigram-Backcopy run. The defaults are the run measured for the course (`python -m sinklab.train backcopy`).
 
-    ``arch="gpt2"`` (learned absolute positions) matters: with RoPE (``"llama"``) a head can idle on
-    copies of the current token, whose values carry no position, and no <bos> sink forms (measured).
+    ``arch="gpt2"`` (learned absolute positions) matters: with RoPE (``"llama"``) the head parked only part
+    of its attention on <bos> in our runs (0.35 vs 0.91) and much of the rest on the query's own position.
     """
 
     arch: str = "gpt2"
@@ -57,7 +77,7 @@ class BackcopyRecipe:
 def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
     """``(next_batch, probe_tokens, probe_is_trigger)`` for a recipe: a training stream and a fixed probe."""
     tokenizer = tokenizer or data.byte_tokenizer(model_max_length=recipe.seq_len)
-    stream = data.token_stream(data.stdlib_documents("docstrings", recipe.corpus_bytes), tokenizer)
+    stream = data.token_stream(corpus_documents("docstrings", recipe.corpus_bytes), tokenizer)
     bos = tokenizer.bos_token_id
     transitions = data.bigram_transitions(stream, len(tokenizer), bos, recipe.triggers, recipe.trigger_prob)
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -114,6 +134,67 @@ def backcopy_probe(tokens: torch.Tensor, is_trigger: torch.Tensor, skip: int = 8
     return probe
 
 
+def backcopy_text(tokens: torch.Tensor, tokenizer, triggers: tuple[int, ...]) -> str:
+    """A Bigram-Backcopy row as readable text: <bos>, triggers as ⟨T⟩, newlines as ⏎."""
+    pieces = []
+    for token in tokens.tolist():
+        if token == tokenizer.bos_token_id:
+            pieces.append("<bos>")
+        elif token in triggers:
+            pieces.append("⟨T⟩")
+        else:
+            pieces.append(tokenizer.decode([token]).replace("\n", "⏎"))
+    return "".join(pieces)
+
+
+def token_labels(tokens: torch.Tensor, tokenizer, triggers: tuple[int, ...]) -> list[str]:
+    """One short label per token (for heatmap axes): <bos>, T for a trigger, ␣ for a space, the character otherwise."""
+    labels = []
+    for token in tokens.tolist():
+        if token == tokenizer.bos_token_id:
+            labels.append("<bos>")
+        elif token in triggers:
+            labels.append("T")
+        else:
+            labels.append(tokenizer.decode([token]).replace(" ", "␣").replace("\n", "⏎") or "?")
+    return labels
+
+
+def head_activity(model, tokens: torch.Tensor, is_trigger: torch.Tensor, skip: int = 8) -> dict[str, dict[str, float]]:
+    """How much a head lets through on trigger vs other queries, averaged over layers and heads.
+
+    ``"attention"``: Σ_j w_ij, the weight a query gives to the tokens (1 for softmax; less when it parks on
+    softmax1's zero key or the learned logit, or when sigmoid/ReLU weights all go to zero).
+    ``"gate"`` (gated variant only): the mean output gate, sigmoid(x W_g + b_g).
+    """
+    from sinklab import measure
+
+    kinds = {"trigger": is_trigger, "other": ~is_trigger}
+    late = torch.arange(tokens.shape[1]) >= skip
+    patterns = variants.attention_patterns(model, tokens.to(model.device)).cpu()  # [B, L, H, T, T]
+    totals = patterns.sum(-1).mean((1, 2))  # [B, T]
+    out = {"attention": {k: totals[q & late].mean().item() for k, q in kinds.items()}}
+    if variants.variant_of(model) == "gated":
+        gates = []
+        hooks = [m.sinklab_gate.register_forward_hook(lambda mod, args, output: gates.append(torch.sigmoid(output)))
+                 for m in measure.attention_modules(model)]
+        with torch.no_grad():
+            model(tokens.to(model.device))
+        for hook in hooks:
+            hook.remove()
+        gate = torch.stack(gates).mean((0, -1)).cpu()  # [B, T]: mean over layers and features
+        out["gate"] = {k: gate[q & late].mean().item() for k, q in kinds.items()}
+    return out
+
+
+def self_mass(model, tokens: torch.Tensor, is_trigger: torch.Tensor, skip: int = 8) -> float:
+    """Mean attention that non-trigger queries put on their own position (averaged over layers and heads)."""
+    patterns = variants.attention_patterns(model, tokens.to(model.device)).cpu()  # [B, L, H, T, T]
+    own = patterns.diagonal(dim1=-2, dim2=-1).mean((1, 2))  # [B, T]
+    queries = ~is_trigger & (torch.arange(tokens.shape[1]) >= skip)
+    return own[queries].mean().item()
+
+
 def run_backcopy(recipe: BackcopyRecipe | None = None, progress: bool = True) -> dict:
     """Train one Bigram-Backcopy model; returns ``{"recipe", "model", "history", "probe", "minutes"}``.
 
@@ -142,6 +223,26 @@ def dormant_step(history: list[dict], other: float = 0.5, trigger: float = 0.1) 
     return None
 
 
+def curve(history: list[dict], key: str, max_points: int = 200) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of `key` over the history entries that have it, averaged into at most `max_points`
+    consecutive chunks (each at its last step) so that long runs stay small enough to plot."""
+    points = [(h["step"], h[key]) for h in history if key in h]
+    size = max(1, -(-len(points) // max_points))  # ceil
+    chunks = [points[i:i + size] for i in range(0, len(points), size)]
+    return [c[-1][0] for c in chunks], [sum(v for _, v in c) / len(c) for c in chunks]
+
+
+def onset_step(steps: list[int], values: list[float], threshold: float) -> int | None:
+    """The first step from which `values` stay ≥ `threshold` to the end (a sustained onset); None if never."""
+    onset = None
+    for step, value in zip(steps, values):
+        if value < threshold:
+            onset = None
+        elif onset is None:
+            onset = step
+    return onset
+
+
 def backcopy_summary(run: dict) -> dict:
     """The last probe of a run, flat: variant, masses, copy accuracy, <bos> value ratio, loss, step and seconds to dormancy."""
     history = run["history"]
@@ -162,16 +263,17 @@ def backcopy_summary(run: dict) -> dict:
     }
 
 
-def backcopy_benchmark(names=("softmax", "relu"), arch: str = "gpt2", steps: int | None = None, seed: int = 0) -> list[dict]:
-    """The must-show run: Bigram-Backcopy with each attention variant in `names`; prints one line per run."""
+def backcopy_benchmark(names=("softmax", "relu"), recipe: BackcopyRecipe | None = None) -> list[dict]:
+    """The must-show run: Bigram-Backcopy (`recipe`, default `BackcopyRecipe()`) with each attention
+    variant in `names`; prints one line per run and returns the `backcopy_summary` of each."""
     results = []
     for name in names:
-        recipe = BackcopyRecipe(arch=arch, variant=name, seed=seed, steps=steps or BackcopyRecipe.steps)
+        recipe = replace(recipe or BackcopyRecipe(), variant=name)
         summary = backcopy_summary(run_backcopy(recipe))
         results.append(summary)
         dormant = ("never" if summary["dormant_at_step"] is None
                    else f"step {summary['dormant_at_step']} ({summary['dormant_after_s']:.0f} s)")
-        print(f"{name:>10} ({arch}, {summary['steps']} steps, {summary['train_seconds']:.0f} s, "
+        print(f"{name:>10} ({recipe.arch}, {summary['steps']} steps, {summary['train_seconds']:.0f} s, "
               f"{torch.get_num_threads()} threads): first-token mass {summary['other_mass']:.3f} on other queries, "
               f"{summary['trigger_mass']:.3f} on triggers; copy accuracy {summary['copy_accuracy']:.3f}; "
               f"‖v_bos‖/‖v_other‖ {summary['bos_value_ratio']:.2f}; loss {summary['loss']:.3f}; "
@@ -213,16 +315,9 @@ class TextRecipe:
             raise SinklabError(f"masking must be 'causal' or 'document', got {self.masking!r}.")
 
 
-def text_corpus(recipe: TextRecipe) -> list[str]:
-    """The recipe's documents: the offline stdlib corpus, or an online dataset."""
-    if recipe.corpus in ("docstrings", "source"):
-        return data.stdlib_documents(recipe.corpus, recipe.corpus_bytes)
-    return data.online_documents(recipe.corpus, recipe.corpus_bytes)
-
-
 def text_windows(recipe: TextRecipe, tokenizer) -> tuple[dict, dict]:
     """Training and held-out inputs for a recipe: two dicts of ``input_ids`` (and ``position_ids`` for "document")."""
-    documents = text_corpus(recipe)
+    documents = corpus_documents(recipe.corpus, recipe.corpus_bytes)
     document_bos = recipe.packing == "bos" and recipe.masking == "document"  # then every document starts with <bos>
     stream = data.token_stream(documents, tokenizer, bos_each=document_bos)
     windows = data.pack(stream, recipe.seq_len, recipe.packing, tokenizer.bos_token_id)
@@ -338,3 +433,122 @@ def evaluate_text(run: dict, eps: float = 0.3) -> list[dict]:
 def text_table(runs: list[dict], eps: float = 0.3) -> list[dict]:
     """`evaluate_text` for several runs, one list of rows (for a DataFrame)."""
     return [row for run in runs for row in evaluate_text(run, eps)]
+
+
+# 3. Fine-tuning on text whose first token varies (the seed article's experiment) --------------------------
+
+
+@dataclass
+class FinetuneRecipe:
+    """Continue training a pretrained LM on windows cut at random places in a text stream.
+
+    ``first_token="varies"``: the window starts wherever the cut falls (no <bos>), so the first token
+    is a different one every time; ``"bos"``: the model's <bos> token, then the text.
+    ``attention_dropout``: dropout on the attention weights during fine-tuning (the seed's claim).
+    """
+
+    first_token: str = "varies"
+    attention_dropout: float = 0.0
+    steps: int = 200
+    lr: float = 1e-4
+    warmup_steps: int = 10
+    batch_size: int = 8
+    seq_len: int = 128
+    corpus: str = "docstrings"
+    corpus_bytes: int = 1_000_000
+    eval_windows: int = 32
+    probe_every: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.first_token not in ("varies", "bos"):
+            raise SinklabError(f"first_token must be 'varies' or 'bos', got {self.first_token!r}.")
+
+
+def set_attention_dropout(model, p: float) -> None:
+    """Dropout probability ``p`` on the attention weights of every layer (Llama-, GPT-2- and NeoX-style models)."""
+    from sinklab import measure
+
+    for module in measure.attention_modules(model):
+        if hasattr(module, "attention_dropout"):
+            module.attention_dropout = p  # Llama, Qwen, Mistral, ...
+        elif isinstance(getattr(module, "attn_dropout", None), torch.nn.Dropout):
+            module.attn_dropout.p = p  # GPT-2
+        else:
+            raise SinklabError(f"Don't know where {type(module).__name__} keeps its attention dropout. "
+                               "Fix: fine-tune a Llama- or GPT-2-style model.")
+
+
+def random_windows(stream: torch.Tensor, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
+    """``[batch_size, length]`` windows of a 1-D token stream, each starting at a random position."""
+    starts = torch.randint(len(stream) - length, (batch_size,), generator=generator)
+    return stream[starts[:, None] + torch.arange(length)]
+
+
+def with_first_token(windows: torch.Tensor, bos_id: int | None) -> torch.Tensor:
+    """The windows with `bos_id` written in front (the last token dropped to keep the length); unchanged if None."""
+    if bos_id is None:
+        return windows
+    return torch.cat([torch.full((len(windows), 1), bos_id), windows[:, :-1]], 1)
+
+
+def finetune_probe(tokenizer, held_out: torch.Tensor, probe_length: int = 64) -> Callable:
+    """A `train` callback: held-out perplexity and first-token mass, each with <bos> in front and without.
+
+    Entries ``ppl_bos`` / ``ppl_varies`` (perplexity on the held-out windows with and without <bos>, over
+    the same targets: the text from its second token on) and ``sink_bos`` / ``sink_varies`` (mean
+    first-token mass over layers and heads on the natural prompts, first token <bos> or the first word).
+    """
+    import math
+
+    bos = tokenizer.bos_token_id
+    prompts_bos = natural_prompts(tokenizer, probe_length, with_bos=True)
+    prompts_text = natural_prompts(tokenizer, probe_length, with_bos=False)
+    text = held_out[:, :-1]
+
+    def probe(model) -> dict:
+        return {
+            "ppl_bos": math.exp(held_out_loss(model, {"input_ids": with_first_token(held_out, bos)}, first_target=2)),
+            "ppl_varies": math.exp(held_out_loss(model, {"input_ids": text}, first_target=1)),
+            "sink_bos": variants.measure(model, prompts_bos).importance.mean().item(),
+            "sink_varies": variants.measure(model, prompts_text).importance.mean().item(),
+        }
+
+    return probe
+
+
+def finetune(model, tokenizer, recipe: FinetuneRecipe | None = None, stream: torch.Tensor | None = None,
+             progress: bool = True) -> dict:
+    """Fine-tune a *copy* of `model` with `recipe`; returns ``{"recipe", "model", "history", "minutes"}``.
+
+    `stream`: the corpus as one token stream (`data.token_stream`); default: the recipe's corpus. The
+    history starts with a probe of the untouched model at step 0. Training windows come from the first
+    90 % of the stream, the held-out windows from the rest.
+    """
+    import copy
+
+    recipe = recipe or FinetuneRecipe()
+    if tokenizer.bos_token_id is None:
+        raise SinklabError("This tokenizer has no BOS token to put first. Fix: fine-tune a model whose tokenizer has one.")
+    start = time.perf_counter()
+    if stream is None:
+        stream = data.token_stream(corpus_documents(recipe.corpus, recipe.corpus_bytes), tokenizer)
+    cut = int(0.9 * len(stream))
+    train_stream, eval_stream = stream[:cut], stream[cut:]
+    held_out = random_windows(eval_stream, recipe.eval_windows, recipe.seq_len, torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(recipe.seed)
+    first = tokenizer.bos_token_id if recipe.first_token == "bos" else None
+
+    def next_batch() -> torch.Tensor:
+        return with_first_token(random_windows(train_stream, recipe.batch_size, recipe.seq_len, generator), first)
+
+    tuned = copy.deepcopy(model).float()
+    set_attention_dropout(tuned, recipe.attention_dropout)
+    probe = finetune_probe(tokenizer, held_out.to(tuned.device))
+    history = [{"step": 0, **probe(tuned.eval())}]
+    train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
+                                     weight_decay=0.0, probe_every=recipe.probe_every, progress=progress,
+                                     device=str(tuned.device))
+    history += train.train(tuned, next_batch, train_config, (probe,))
+    set_attention_dropout(tuned, 0.0)
+    return {"recipe": recipe, "model": tuned, "history": history, "minutes": (time.perf_counter() - start) / 60}

@@ -25,7 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -200,6 +200,8 @@ def sink_probe(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = No
 
 # 4. The training loop ----------------------------------------------------------------------------------
 
+PROGRESS_KEYS = ("max_head_mass", "other_mass", "trigger_mass")  # probe entries the progress bar shows
+
 
 def train(
     model,
@@ -242,7 +244,7 @@ def train(
             for callback in callbacks:
                 entry.update(callback(model))
             model.train()
-            bar.set_postfix(loss=f"{entry['loss']:.3f}", sink=f"{entry.get('max_head_mass', float('nan')):.2f}")
+            bar.set_postfix(loss=f"{entry['loss']:.3f}", **{k: f"{entry[k]:.2f}" for k in PROGRESS_KEYS if k in entry})
         if config.out_dir and _due(step, config.checkpoint_every, config.steps):
             save(model, tokenizer, Path(config.out_dir) / f"checkpoint-{step + 1}", history + [entry])
         history.append(entry)
@@ -510,7 +512,8 @@ def cli_main(args: argparse.Namespace) -> int:
     if args.what == "backcopy":
         from sinklab import experiments
 
-        experiments.backcopy_benchmark(args.variants, args.arch, args.steps, args.seed)
+        recipe = experiments.BackcopyRecipe(arch=args.arch, seed=args.seed)
+        experiments.backcopy_benchmark(args.variants, replace(recipe, steps=args.steps or recipe.steps))
         return 0
     result = train_embedded(args.out, EmbeddedRecipe(steps=args.steps or EmbeddedRecipe.steps))
     for name, t in result["sink_table"].items():

@@ -11,9 +11,12 @@ first token (chapter 1). Each variant gives the head another way out:
 | ``softmax`` | exp(s_ij) / Σ_j exp(s_ij) (the default; transformers' SDPA) | parking on a sink token |
 | ``softmax1`` | exp(s_ij) / (1 + Σ_j exp(s_ij)): softmax-off-by-one (Miller 2023) = a zero key and value | scores far below 0 |
 | ``sink_logit`` | exp(s_ij) / (exp(a_h) + Σ_j exp(s_ij)), a learned logit a_h per head (gpt-oss's "sinks") | a large a_h |
-| ``sigmoid`` | sigmoid(s_ij − log n), no normalisation (Gu et al. 2025; n = number of keys) | scores far below 0 |
-| ``relu`` | relu(s_ij) / n, no normalisation (Guo et al. 2024) | scores ≤ 0 |
+| ``sigmoid`` | sigmoid(s_ij − log n_i), no normalisation (Gu et al. 2025) | scores far below 0 |
+| ``relu`` | relu(s_ij) / n_i, no normalisation (Guo et al. 2024) | scores ≤ 0 |
 | ``gated`` | softmax, then the head's output times sigmoid(x_i W_g + b_g) per feature (Qiu et al. 2025) | a gate near 0 |
+
+n_i is the number of keys query i sees (i + 1 under a causal mask), so a query's weights do not depend on
+tokens after it, nor on other documents packed into the same row.
 
 Each name except ``softmax`` is a function registered in transformers' ``AttentionInterface`` as
 ``"sinklab_<name>"``, with sinklab's lazy mask in ``AttentionMaskInterface`` (without a mask entry
@@ -29,7 +32,6 @@ name in ``model.config.sinklab_attention``, so ``load`` rebuilds a checkpoint wi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,9 +68,9 @@ def variant_weights(scores: torch.Tensor, visible: torch.Tensor, name: str, sink
         extra = extra.to(scores.device).view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
         logits = torch.cat([scores.masked_fill(~visible, float("-inf")), extra.to(scores.dtype)], dim=-1)
         return torch.softmax(logits, dim=-1)[..., :-1]  # the extra column is a key with value 0: drop it
-    n_keys = scores.shape[-1]
+    n_keys = visible.sum(-1, keepdim=True).clamp(min=1)  # keys each query sees: its weights ignore later tokens
     if name == "sigmoid":
-        return torch.sigmoid(scores - math.log(n_keys)) * visible
+        return torch.sigmoid(scores - n_keys.log()) * visible
     if name == "relu":
         return torch.relu(scores) / n_keys * visible
     raise SinklabError(f"Unknown attention variant {name!r}. Fix: use one of {', '.join(VARIANTS)}.")
