@@ -162,8 +162,8 @@ assert abs(other - last_probe["other_mass"]) < 1e-5 and abs(trigger - last_probe
 if full_size:
     assert other >= 0.5 and trigger < 0.1, "active on triggers, dormant (parked on <bos>) elsewhere"
 else:
-    print("ci: too few steps for the sink. The full run (`python -m sinklab.train backcopy`, 300 steps, cpu "
-          "profile) measured 0.909 on other queries and 0.000 on triggers, copy accuracy 0.960, ratio 0.14.")
+    print(f"ci: only {steps} steps, the start of training. The full run (`python -m sinklab.train backcopy`, 300 "
+          "steps, cpu profile) measured 0.909 on other queries and 0.000 on triggers, copy accuracy 0.960, ratio 0.14.")
 
 # %% [markdown]
 # The full run, measured on 2 CPU threads shared with other jobs (`python -m sinklab.train backcopy`): the
@@ -173,7 +173,7 @@ else:
 # and ⟨bos⟩'s value norm down to **0.14×** the other tokens'. That is Guo et al.'s active–dormant head with
 # its value-state drain, from scratch.
 #
-# Here is the head itself on the start of one probe sequence (queries down, keys across; `T` marks a trigger).
+# Here is the head itself on the start of one probe sequence (queries down, keys across; `⟨T⟩` marks a trigger).
 
 # %%
 labels = experiments.token_labels(probe_tokens[0, :24], tokenizer, recipe.triggers)
@@ -360,8 +360,8 @@ if full_size:
 # | softmax | **0.909** | 0.000 | 0.960 | 0.14 | 2.546 |
 # | softmax1 | 0.000 | 0.000 | 1.000 | 0.62 | 2.510 |
 # | sink_logit | 0.000 | 0.000 | 1.000 | 0.69 | 2.510 |
-# | sigmoid | 0.001 | 0.000 | 0.210 | 1.71 | 2.799 |
-# | relu | 0.000 | 0.000 | 1.000 | 0.52 | 2.520 |
+# | sigmoid | 0.002 | 0.000 | 0.210 | 0.73 | 2.799 |
+# | relu | 0.000 | 0.000 | 1.000 | 0.58 | 2.516 |
 # | gated | 0.472 | 0.000 | 0.926 | 0.24 | 2.521 |
 
 # %% [markdown]
@@ -374,7 +374,8 @@ if full_size:
 # about half of that attention on ⟨bos⟩ (0.47) — the gate removes the *need* to park, not the habit. In the
 # full runs removing the sink cost nothing for `softmax1`, `sink_logit` and `relu` (loss 2.51–2.52 against
 # softmax's 2.55, perfect copies), while `sigmoid` had not yet learned the copy after 300 steps (accuracy
-# 0.21): with weights starting at 1/n, a sharp look-back takes longer. Gu et al. (2025) report sigmoid
+# 0.21, no better than in the first steps, before any copying): with weights starting near 1/n_i, a sharp
+# look-back takes longer. Gu et al. (2025) report sigmoid
 # attention without normalisation at the same loss as softmax at 60M and 1B parameters (sink rate 0.44 %
 # vs 18.18 % at 60M), after far longer training.</details>
 #
@@ -739,10 +740,14 @@ def loss_settled(history, share=0.9):
     return next(s for s, value in zip(steps, losses) if value <= target)
 
 
+def step_text(step) -> str:
+    return "never" if step is None else f"step {step}"
+
+
 sink_onset = onset_step(*experiments.curve(history, "other_mass"), 0.5)
 copy_onset = onset_step(*experiments.curve(history, "copy_accuracy"), 0.9)
-print(f"Bigram-Backcopy ({steps} steps): sink on other queries from step {sink_onset}; copy accuracy ≥ 0.9 from "
-      f"step {copy_onset}; loss at 90 % of its drop at step {loss_settled(history)}")
+print(f"Bigram-Backcopy ({steps} steps): sink on other queries (≥ 0.5) from {step_text(sink_onset)}; copy accuracy "
+      f"≥ 0.9 from {step_text(copy_onset)}; loss at 90 % of its drop at step {loss_settled(history)}")
 
 # %% [markdown]
 # **Text.** The sink rate and the first token's residual norm in the first two blocks (the P0 circuit's
@@ -757,7 +762,7 @@ plots.step_lines(series, y_title="norm ratio", title="The first token's residual
 
 # %%
 text_sink_onset = onset_step(*experiments.curve(text_history, "max_head_mass"), 0.3)
-print(f"text LM ({profile.train_steps} steps): largest head α₀ ≥ 0.3 from step {text_sink_onset}; "
+print(f"text LM ({profile.train_steps} steps): largest head α₀ ≥ 0.3 from {step_text(text_sink_onset)}; "
       f"loss at 90 % of its drop at step {loss_settled(text_history)}")
 
 # %% [markdown]
@@ -774,7 +779,7 @@ print(f"text LM ({profile.train_steps} steps): largest head α₀ ≥ 0.3 from s
 # ## Interactive Demo 6 – Watch the head learn
 #
 # The Bigram-Backcopy runs of section 2, probe by probe: the head's attention on the first 24 tokens of a
-# probe sequence (`T` marks a trigger) and the probe's numbers.
+# probe sequence (`⟨T⟩` marks a trigger) and the probe's numbers.
 #
 # 1. In the softmax run, drag the step from the start to the end. When does the ⟨bos⟩ column light up, and
 #    when do the trigger rows move one cell left of the diagonal?

@@ -144,4 +144,4 @@ def test_first_token_helpers():
     tokenizer = data.byte_tokenizer()
     text = experiments.backcopy_text(torch.tensor([tokenizer.bos_token_id, 97, 1, 97, 10]), tokenizer, (1,))
     assert text == "<bos>a⟨T⟩a⏎"
-    assert experiments.token_labels(torch.tensor([tokenizer.bos_token_id, 32, 2]), tokenizer, (2,)) == ["<bos>", "␣", "T"]
+    assert experiments.token_labels(torch.tensor([tokenizer.bos_token_id, 32, 2]), tokenizer, (2,)) == ["<bos>", "␣", "⟨T⟩"]

@@ -148,13 +148,13 @@ def backcopy_text(tokens: torch.Tensor, tokenizer, triggers: tuple[int, ...]) ->
 
 
 def token_labels(tokens: torch.Tensor, tokenizer, triggers: tuple[int, ...]) -> list[str]:
-    """One short label per token (for heatmap axes): <bos>, T for a trigger, ␣ for a space, the character otherwise."""
+    """One short label per token (for heatmap axes): <bos>, ⟨T⟩ for a trigger, ␣ for a space, the character otherwise."""
     labels = []
     for token in tokens.tolist():
         if token == tokenizer.bos_token_id:
             labels.append("<bos>")
         elif token in triggers:
-            labels.append("T")
+            labels.append("⟨T⟩")
         else:
             labels.append(tokenizer.decode([token]).replace(" ", "␣").replace("\n", "⏎") or "?")
     return labels

@@ -287,24 +287,38 @@ def minimal_loop(model, batch: torch.Tensor, steps: int, lr: float = 3e-3) -> fl
     return steps * batch.numel() / (time.perf_counter() - start)
 
 
-def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup: int = 3) -> dict:
+def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup: int = 3, rounds: int = 3) -> dict:
     """Tokens/s of `train` and of `minimal_loop` on identical fresh models and one fixed random batch.
 
-    Both run `warmup` untimed steps first. The trainer runs without probes or checkpoints (those are
-    extra work by design); its ratio to the minimal loop should be >= 0.9.
+    After `warmup` untimed steps each, the two loops take turns, ``rounds`` times ``steps // rounds`` steps,
+    so that a machine shared with other jobs slows both alike; each turn is timed end to end (optimizer
+    set-up included). The trainer runs without probes or checkpoints (those are extra work by design); its
+    ratio to the minimal loop should be >= 0.9.
     """
     tokenizer = data.byte_tokenizer()
     config = model_config(tokenizer, max_len=seq_len)
     batch = torch.randint(0, data.N_BYTES, (batch_size, seq_len), generator=torch.Generator().manual_seed(0))
-    minimal_loop(build_model(config), batch, warmup)
-    minimal = minimal_loop(build_model(config), batch, steps)
-    train_config = TrainConfig(steps=warmup + steps, warmup_steps=1, probe_every=0, progress=False)
-    history = train(build_model(config), lambda: batch, train_config)
-    timed = history[-1]["seconds"] - history[warmup - 1]["seconds"]
-    trainer = steps * batch.numel() / timed
+    minimal_model, trainer_model = build_model(config), build_model(config)
+
+    def run_trainer(n_steps: int) -> None:
+        train(trainer_model, lambda: batch, TrainConfig(steps=n_steps, warmup_steps=1, probe_every=0, progress=False))
+
+    minimal_loop(minimal_model, batch, warmup)
+    run_trainer(warmup)
+    per_round = max(1, steps // rounds)
+    seconds = {"minimal": 0.0, "trainer": 0.0}
+    for _ in range(rounds):
+        for name, run in (("minimal", lambda: minimal_loop(minimal_model, batch, per_round)),
+                          ("trainer", lambda: run_trainer(per_round))):
+            start = time.perf_counter()
+            run()
+            seconds[name] += time.perf_counter() - start
+    tokens = rounds * per_round * batch.numel()
+    minimal, trainer = tokens / seconds["minimal"], tokens / seconds["trainer"]
     result = {"minimal_tokens_per_s": minimal, "trainer_tokens_per_s": trainer, "ratio": trainer / minimal}
     print(f"minimal loop {minimal:,.0f} tokens/s | sinklab.train {trainer:,.0f} tokens/s | "
-          f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {torch.get_num_threads()} threads)")
+          f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {rounds} alternating rounds of "
+          f"{per_round} steps each, {torch.get_num_threads()} threads)")
     return result
 
 
