@@ -96,3 +96,41 @@ def test_recall_puts_the_planted_payload_after_every_trigger(tokenizer):
                 assert row[k + 1] in choices and len(earlier) and row[k + 1] == row[earlier[0]]
                 checked += 1
     assert checked == 16 * 2 * 3  # every pair is there: no insertion overwrites another
+
+
+def test_document_positions_restart_after_every_eos():
+    eos = 9
+    windows = torch.tensor([[5, 6, eos, 7, eos, eos, 8, 8], [eos, 1, 2, 3, 4, 5, 6, 7]])
+    assert data.document_position_ids(windows, eos).tolist() == [[0, 1, 2, 0, 1, 0, 0, 1], [0, 0, 1, 2, 3, 4, 5, 6]]
+
+
+def test_token_stream_can_start_every_document_with_bos(tokenizer):
+    stream = data.token_stream(["ab", "c"], tokenizer, bos_each=True)
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    assert stream.tolist() == [bos, 97, 98, eos, bos, 99, eos]
+
+
+def test_online_documents_split_the_downloaded_file(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    story_file = tmp_path / "stories.txt"
+    story_file.write_text("Once upon a time.\n<|endoftext|>\nThe end.<|endoftext|>\n")
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda repo, filename, repo_type: asked.append((repo, filename, repo_type)) or str(story_file))
+    assert data.online_documents("tinystories") == ["Once upon a time.", "The end."]
+    assert asked == [("roneneldan/TinyStories", "TinyStories-valid.txt", "dataset")]
+    assert data.online_documents("tinystories", max_bytes=10) == ["Once upon"]
+
+
+def test_online_documents_offline_name_the_offline_corpus(monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(SinklabError, match="stdlib_documents"):
+        data.online_documents("tinystories")
+    with pytest.raises(SinklabError, match="tinystories"):
+        data.online_documents("wikipedia")

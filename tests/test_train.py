@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sinklab import data, train
+from sinklab.errors import SinklabError
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_benchmark_reports_both_loops(capsys):
     assert "ratio" in capsys.readouterr().out
 
 
-def test_command_line_parses_the_embedded_recipe():
+def test_command_line_parses_the_embedded_recipe_and_the_backcopy_benchmark():
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -95,3 +96,37 @@ def test_command_line_parses_the_embedded_recipe():
     args = parser.parse_args(["embedded", "--out", "somewhere", "--steps", "7"])
     assert (args.what, args.out, args.steps) == ("embedded", "somewhere", 7)
     assert parser.parse_args(["bench"]).out == str(train.embedded_model_path())
+    args = parser.parse_args(["backcopy", "--variants", "softmax", "sigmoid", "--threads", "2"])
+    assert (args.what, args.variants, args.arch, args.threads) == ("backcopy", ["softmax", "sigmoid"], "gpt2", 2)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("variant", ["softmax", "sigmoid"])
+def test_intra_document_masking_equals_running_each_document_alone(tokenizer, arch, variant):
+    config = train.model_config(tokenizer, hidden_size=32, n_layers=2, n_heads=2, max_len=32, arch=arch)
+    model = train.build_model(config, seed=3, variant=variant).eval()
+    documents = ["one doc", "the second", "third!"]
+    row = data.token_stream(documents, tokenizer)[None, :24]  # three documents, the last one cut
+    positions = data.document_position_ids(row, tokenizer.eos_token_id)
+    with torch.no_grad():
+        packed = model(input_ids=row, position_ids=positions).logits[0]
+        ends = (row[0] == tokenizer.eos_token_id).nonzero().flatten().tolist()
+        for start, end in zip([0] + [e + 1 for e in ends], ends + [row.shape[1] - 1]):
+            alone = model(input_ids=row[:, start:end + 1]).logits[0]
+            torch.testing.assert_close(packed[start:end + 1], alone, atol=1e-4, rtol=1e-4)
+        causal = model(input_ids=row).logits[0]
+    assert not torch.allclose(causal[ends[0] + 1:], packed[ends[0] + 1:], atol=1e-3)  # the mask really changed something
+
+
+def test_training_accepts_dict_batches_and_learned_positions(tokenizer):
+    config = train.model_config(tokenizer, hidden_size=32, n_layers=1, n_heads=2, max_len=32, arch="gpt2",
+                                attention_dropout=0.1)
+    model = train.build_model(config)
+    assert type(model).__name__ == "GPT2LMHeadModel" and config.attn_pdrop == 0.1
+    windows = data.pack(data.token_stream(["a b c d e f. " * 30], tokenizer), 32, "none")
+    batch = {"input_ids": windows[:4], "position_ids": data.document_position_ids(windows[:4], tokenizer.eos_token_id)}
+    history = train.train(model, lambda: batch, train.TrainConfig(steps=20, lr=1e-2, warmup_steps=2, probe_every=0,
+                                                                 progress=False))
+    assert history[-1]["loss"] < history[0]["loss"] and history[-1]["tokens"] == 20 * 4 * 32
+    with pytest.raises(SinklabError, match="arch"):
+        train.model_config(tokenizer, arch="mamba")

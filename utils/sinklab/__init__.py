@@ -2,7 +2,8 @@
 
 Modules (each one job): env (profiles, device, doctor), models (registry and loader),
 measure and metrics (sink statistics), attention (reference implementations), plots,
-widgets, checks, train, data, build (notebooks from course sources), cli.
+widgets, checks, train, data, variants (sink-free attention), experiments (chapter 6's
+training runs), build (notebooks from course sources), cli.
 Heavy libraries (torch, transformers, altair) are imported by the modules that need them.
 """
 

@@ -6,6 +6,9 @@
   plain source) of the Python standard library, in a fixed file order and bounded in size.
 - `pack()`: cut a token stream into training windows, with ``<bos>`` pinned at position 0 of every
   window ("bos") or not ("none") — the packing choice of Barbero et al. 2025, Table 2.
+  `document_position_ids()` gives the other choice of that table, causal vs intra-document masking:
+  positions that restart after every ``<eos>`` make transformers mask attention across documents.
+- `online_documents()`: a dataset from the Hugging Face hub (TinyStories), where the network exists.
 - `bigram_transitions()` and `backcopy_batch()`: the Bigram-Backcopy task of Guo et al. 2024. Tokens
   follow a bigram chain; right after a *trigger* token the next token copies the token before the
   trigger. A head that does the copy is useful only on triggers and parks on ``<bos>`` elsewhere.
@@ -96,10 +99,15 @@ def stdlib_documents(kind: str = "docstrings", max_bytes: int = 2_000_000) -> li
     return documents
 
 
-def token_stream(documents: list[str], tokenizer) -> torch.Tensor:
-    """All documents tokenized without special tokens and joined by the EOS token, as one 1-D tensor."""
+def token_stream(documents: list[str], tokenizer, bos_each: bool = False) -> torch.Tensor:
+    """All documents tokenized without special tokens and joined by the EOS token, as one 1-D tensor.
+
+    ``bos_each=True`` starts every document with the BOS token (for intra-document masking with a BOS:
+    then every attention segment begins with one).
+    """
     ids = tokenizer(documents, add_special_tokens=False, verbose=False)["input_ids"]
-    return torch.tensor([token for doc in ids for token in (*doc, tokenizer.eos_token_id)], dtype=torch.long)
+    start = (tokenizer.bos_token_id,) if bos_each else ()
+    return torch.tensor([token for doc in ids for token in (*start, *doc, tokenizer.eos_token_id)], dtype=torch.long)
 
 
 def pack(stream: torch.Tensor, seq_len: int, strategy: str = "bos", bos_id: int | None = None) -> torch.Tensor:
@@ -121,6 +129,49 @@ def pack(stream: torch.Tensor, seq_len: int, strategy: str = "bos", bos_id: int 
     if strategy == "none":
         return windows.clone()
     return torch.cat([torch.full((n_windows, 1), bos_id, dtype=windows.dtype), windows], dim=1)
+
+
+def document_position_ids(windows: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Position ids ``[n_windows, seq_len]`` that restart at 0 after every ``eos_id``: intra-document masking.
+
+    Given these ``position_ids`` (and no ``attention_mask`` and no KV cache: ``use_cache=False``, as in
+    `train.model_config`), transformers builds a block-diagonal causal
+    mask: a token attends only to earlier tokens of its own document (`masking_utils.find_packed_sequence_indices`).
+    Positions (RoPE or learned) restart too, so each document is processed as if it were alone.
+    """
+    starts = torch.zeros_like(windows, dtype=torch.bool)
+    starts[:, 0] = True
+    starts[:, 1:] = windows[:, :-1] == eos_id
+    index = torch.arange(windows.shape[1]).expand_as(windows)
+    start_of_segment = torch.where(starts, index, 0).cummax(dim=1).values
+    return index - start_of_segment
+
+
+ONLINE = {"tinystories": ("roneneldan/TinyStories", "TinyStories-valid.txt", "<|endoftext|>")}
+
+
+def online_documents(name: str = "tinystories", max_bytes: int = 2_000_000) -> list[str]:
+    """Documents of a text dataset on the Hugging Face hub (downloaded once, then cached): its first ``max_bytes`` characters.
+
+    ``name="tinystories"``: the validation split of TinyStories (Eldan & Li 2023), one story per document.
+    Needs the network or a filled cache; offline it raises a SinklabError that names the offline corpus.
+    """
+    if name not in ONLINE:
+        raise SinklabError(f"Unknown online dataset {name!r}. Fix: use one of {', '.join(ONLINE)}.")
+    from huggingface_hub import hf_hub_download
+
+    repo, filename, separator = ONLINE[name]
+    try:
+        path = hf_hub_download(repo, filename, repo_type="dataset")
+    except Exception as error:  # offline, no cache, hub unreachable: all mean "not here"
+        raise SinklabError(
+            f"Could not get {filename} of the dataset {repo} ({type(error).__name__}). Fix: connect to the "
+            "internet (or fill the Hugging Face cache), or use the offline corpus sinklab.data.stdlib_documents()."
+        ) from error
+    with open(path, encoding="utf-8") as f:
+        text = f.read(max_bytes)
+    documents = [doc.strip() for doc in text.split(separator)]
+    return [doc for doc in documents if doc]
 
 
 def bigram_transitions(

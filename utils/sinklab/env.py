@@ -30,6 +30,16 @@ class Profile:
     train_steps: int  # optimisation steps for the chapter-6 style runs
     offline: bool  # True: only models that need no hub (embedded, PyPI-shipped, cached)
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> candidate models
+    # chapter 6 (training experiments); the defaults are the cpu profile's full-size runs
+    backcopy_steps: int = 300  # Bigram-Backcopy training steps (sections 1–2)
+    backcopy_batch: int = 64
+    lm_size: tuple[int, int, int] = (128, 4, 4)  # small LMs on text (sections 3–5): hidden size, layers, heads
+    lm_seq_len: int = 128  # their context length (train_steps steps of lm_batch windows)
+    lm_batch: int = 16
+    lm_contexts: tuple[int, ...] = (64, 128, 256)  # the context-length sweep, at equal tokens per step
+    lm_corpus: str = "docstrings"  # "docstrings" (offline stdlib, 1.8 MB) or "tinystories" (online)
+    corpus_bytes: int = 2_000_000
+    finetune_steps: int = 200  # section 4: fine-tuning a pretrained LM
 
 
 PROFILES: dict[str, Profile] = {
@@ -42,10 +52,19 @@ PROFILES: dict[str, Profile] = {
         long_context=256,
         train_steps=150,
         offline=True,
+        backcopy_steps=40,
+        backcopy_batch=32,
+        lm_size=(64, 2, 2),
+        lm_seq_len=64,
+        lm_batch=8,
+        lm_contexts=(32, 64),
+        corpus_bytes=300_000,
+        finetune_steps=20,
         roles={
             "causal_lm": ("sinklab/tiny-sink-lm",),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
             "sweep": ("sinklab/tiny-sink-lm", "raincandy-u/TinyStories-656K"),
+            "finetune": ("sinklab/tiny-sink-lm",),  # chapter 6, section 4
         },
     ),
     "cpu": Profile(
@@ -65,6 +84,7 @@ PROFILES: dict[str, Profile] = {
                 "gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M",
                 "raincandy-u/TinyStories-656K",
             ),
+            "finetune": ("gpt2", "raincandy-u/TinyStories-656K"),
         },
     ),
     "t4": Profile(
@@ -76,6 +96,14 @@ PROFILES: dict[str, Profile] = {
         long_context=4096,
         train_steps=3000,
         offline=False,
+        backcopy_steps=600,
+        lm_size=(256, 6, 8),
+        lm_seq_len=256,
+        lm_batch=32,
+        lm_contexts=(64, 128, 256, 512),
+        lm_corpus="tinystories",
+        corpus_bytes=20_000_000,
+        finetune_steps=500,
         roles={
             "causal_lm": ("gpt2", "EleutherAI/pythia-410m", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
@@ -84,6 +112,7 @@ PROFILES: dict[str, Profile] = {
                 "EleutherAI/pythia-1.4b", "Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-1.5B",
                 "meta-llama/Llama-3.2-1B", "google/gemma-2-2b",
             ),
+            "finetune": ("gpt2", "EleutherAI/pythia-160m"),
         },
     ),
     "a100": Profile(
@@ -95,6 +124,14 @@ PROFILES: dict[str, Profile] = {
         long_context=8192,
         train_steps=10000,
         offline=False,
+        backcopy_steps=1000,
+        lm_size=(512, 8, 8),
+        lm_seq_len=512,
+        lm_batch=64,
+        lm_contexts=(64, 128, 256, 512, 1024),
+        lm_corpus="tinystories",
+        corpus_bytes=20_000_000,
+        finetune_steps=1000,
         roles={
             "causal_lm": ("gpt2", "Qwen/Qwen2.5-1.5B", "meta-llama/Llama-3.2-3B", "meta-llama/Llama-3.1-8B"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
@@ -104,6 +141,7 @@ PROFILES: dict[str, Profile] = {
                 "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1",
                 "google/gemma-2-2b",
             ),
+            "finetune": ("gpt2", "EleutherAI/pythia-160m"),
         },
     ),
 }

@@ -478,6 +478,7 @@ def _read_prompts(path: str | None) -> list[str]:
 def _options(model, stats, eps, topk, chunk_mb, exact, method, patterns) -> tuple[Options, tuple[float, ...], str]:
     """Validate the arguments shared by `measure` and `sink_stats`; resolve method="auto"."""
     _check_model(model)
+    _check_softmax(model)
     stats = frozenset(stats) | {"first"}
     unknown = stats - set(STATS)
     if unknown:
@@ -685,3 +686,16 @@ def _none_to_nan(value):
     if isinstance(value, list):
         return [_none_to_nan(v) for v in value]
     return float("nan") if value is None else value
+
+
+# ---------------------------------------------------------------- chapter 6: models with a sink-free attention variant
+
+
+def _check_softmax(model) -> None:
+    """Refuse models switched to a `sinklab.variants` attention function: the LSE trick assumes softmax."""
+    variant = getattr(model.config, "sinklab_attention", None) or "softmax"
+    if variant != "softmax":
+        raise SinklabError(
+            f"This model uses the {variant!r} attention variant; sinklab.measure assumes softmax and would replace "
+            "its attention function. Fix: measure it with sinklab.variants.measure(model, inputs)."
+        )

@@ -266,4 +266,28 @@ def kind_bars(table, title: str) -> alt.FacetChart:
         )
         .properties(width=260, height=alt.Step(16))
         .facet(facet=alt.Facet("model:N", title=title), columns=3)
+# ---------------------------------------------------------------- chapter 6: training curves
+
+
+def step_lines(series: dict[str, tuple[list[float], list[float]]], y_title: str, title: str,
+               x_title: str = "training step", log_y: bool = False) -> alt.Chart:
+    """Line chart of named ``(steps, values)`` series whose x values may differ (e.g. probes every N steps)."""
+    import pandas as pd
+
+    rows = [{"step": float(x), "series": name, "y": float(y)}
+            for name, (xs, ys) in series.items() for x, y in zip(xs, ys)]
+    if len(rows) > MAX_ROWS:
+        raise SinklabError(f"{len(rows)} points are over Altair's {MAX_ROWS}. Fix: average the series into fewer "
+                           "points first (e.g. sinklab.experiments.curve(history, key, max_points=200)).")
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    return (
+        alt.Chart(pd.DataFrame(rows), title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title=x_title),
+            y=alt.Y("y:Q", title=y_title, scale=scale),
+            color=alt.Color("series:N", title=None, sort=list(series)),
+            tooltip=["series", alt.Tooltip("step:Q", format=".0f"), alt.Tooltip("y:Q", format=".3f")],
+        )
+        .properties(width=420, height=220)
     )

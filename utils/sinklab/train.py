@@ -13,7 +13,8 @@ Read it top to bottom:
    trained on stdlib docstrings with a Trigger-Recall task written into them, so that it has a real BOS sink.
 
 Command line: ``python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm`` rebuilds the
-embedded model; ``python -m sinklab.train bench`` prints the throughput comparison.
+embedded model; ``python -m sinklab.train bench`` prints the throughput comparison;
+``python -m sinklab.train backcopy`` runs the Bigram-Backcopy sink benchmark (`sinklab.experiments`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from sinklab import data, measure, prompts
+from sinklab import data, prompts, variants
+from sinklab.errors import SinklabError
 from sinklab.models import embedded_model_path
 
 __all__ = [
@@ -58,10 +60,29 @@ def model_config(
     n_layers: int = 4,
     n_heads: int = 4,
     max_len: int = 256,
+    arch: str = "llama",
+    attention_dropout: float = 0.0,
 ):
-    """A `LlamaConfig` for a tiny model whose vocabulary and special tokens come from `tokenizer`."""
-    from transformers import LlamaConfig
+    """The config of a tiny causal LM whose vocabulary and special tokens come from `tokenizer`.
 
+    ``arch="llama"``: a `LlamaConfig` (RoPE: positions enter only through rotated queries and keys;
+    RMSNorm, SwiGLU). ``arch="gpt2"``: a `GPT2Config` (learned absolute position embeddings added to the
+    token embeddings, so every value vector carries its position; LayerNorm, GELU). No dropout except
+    ``attention_dropout`` on the attention weights. ``use_cache=False``: transformers builds the
+    intra-document mask from restarting ``position_ids`` only when no KV cache is in use.
+    """
+    from transformers import GPT2Config, LlamaConfig
+
+    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+               "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": True,
+               "use_cache": False}  # without a KV cache, position_ids that restart give intra-document masking
+    if arch == "gpt2":
+        return GPT2Config(
+            vocab_size=len(tokenizer), n_embd=hidden_size, n_layer=n_layers, n_head=n_heads, n_positions=max_len,
+            n_inner=4 * hidden_size, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=attention_dropout, **special,
+        )
+    if arch != "llama":
+        raise SinklabError(f"arch must be 'llama' or 'gpt2', got {arch!r}.")
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -70,19 +91,23 @@ def model_config(
         num_attention_heads=n_heads,
         num_key_value_heads=n_heads,
         max_position_embeddings=max_len,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        attention_dropout=attention_dropout,
+        **special,
     )
 
 
-def build_model(config, seed: int = 0):
-    """A freshly initialised `LlamaForCausalLM` (weights depend only on `config` and `seed`)."""
-    from transformers import LlamaForCausalLM
+def build_model(config, seed: int = 0, variant: str = "softmax"):
+    """A freshly initialised causal LM for `config` (weights depend only on `config` and `seed`).
+
+    ``variant`` names the attention function (`sinklab.variants`: "softmax", "softmax1", "sink_logit",
+    "sigmoid", "relu", "gated").
+    """
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
+    model.loss_type = "ForCausalLM"  # transformers guesses it from the class name, and warns for GPT2LMHeadModel
+    return variants.use(model, variant)
 
 
 # 2. Optimisation settings -------------------------------------------------------------------------------
@@ -135,7 +160,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 
 def first_token_report(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                        eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
-    """Gu et al.'s first-token importance alpha_0 and sink rates, measured with `sinklab.measure`.
+    """Gu et al.'s first-token importance alpha_0 and sink rates (`sinklab.variants.measure`: any variant).
 
     Returns ``{"importance": [batch, layer, head] tensor, "sink_rate": {eps: fraction}}``. alpha_0 is the
     mean attention the first token receives from the queries that see it (pad queries excluded); the
@@ -144,7 +169,7 @@ def first_token_report(model, input_ids: torch.Tensor, attention_mask: torch.Ten
     inputs = {"input_ids": input_ids}
     if attention_mask is not None:
         inputs["attention_mask"] = attention_mask
-    report = measure.measure(model, inputs, eps=eps)
+    report = variants.measure(model, inputs, eps=eps)
     return {"importance": report.importance, "sink_rate": dict(report.sink_rate)}
 
 
@@ -175,18 +200,22 @@ def sink_probe(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = No
 
 # 4. The training loop ----------------------------------------------------------------------------------
 
+PROGRESS_KEYS = ("max_head_mass", "other_mass", "trigger_mass")  # probe entries the progress bar shows
+
 
 def train(
     model,
-    next_batch: Callable[[], torch.Tensor],
+    next_batch: Callable[[], torch.Tensor | dict],
     config: TrainConfig,
     callbacks: tuple[Callable[[torch.nn.Module], dict], ...] = (),
     tokenizer=None,
 ) -> list[dict]:
     """Train a causal LM on batches of token ids from `next_batch()`; return the history.
 
-    Each step: the next-token loss on a ``[batch, seq_len]`` batch (``labels = input_ids``; the model
-    shifts them), backward, gradient clipping, an AdamW step and a learning-rate step. Every
+    `next_batch()` returns token ids ``[batch, seq_len]`` or a dict of model inputs with ``input_ids``
+    (e.g. ``position_ids`` from `data.document_position_ids` for intra-document masking).
+    Each step: the next-token loss (``labels = input_ids``; the model shifts them), backward, gradient
+    clipping, an AdamW step and a learning-rate step. Every
     ``config.probe_every`` steps each callback gets the model (in eval mode) and returns a dict that is
     merged into that step's history entry. With ``config.out_dir``, checkpoints (model, and `tokenizer`
     when given) are written with ``save_pretrained``.
@@ -199,14 +228,14 @@ def train(
     start = time.perf_counter()
     tokens_seen = 0
     for step in bar:
-        batch = next_batch().to(config.device)
-        loss = model(input_ids=batch, labels=batch).loss
+        batch = model_inputs(next_batch(), config.device)
+        loss = model(**batch, labels=batch["input_ids"]).loss
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens_seen += batch.numel()
+        tokens_seen += batch["input_ids"].numel()
         entry = {"step": step + 1, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
                  "grad_norm": grad_norm.item(), "tokens": tokens_seen,
                  "seconds": time.perf_counter() - start}
@@ -215,12 +244,18 @@ def train(
             for callback in callbacks:
                 entry.update(callback(model))
             model.train()
-            bar.set_postfix(loss=f"{entry['loss']:.3f}", sink=f"{entry.get('max_head_mass', float('nan')):.2f}")
+            bar.set_postfix(loss=f"{entry['loss']:.3f}", **{k: f"{entry[k]:.2f}" for k in PROGRESS_KEYS if k in entry})
         if config.out_dir and _due(step, config.checkpoint_every, config.steps):
             save(model, tokenizer, Path(config.out_dir) / f"checkpoint-{step + 1}", history + [entry])
         history.append(entry)
     model.eval()
     return history
+
+
+def model_inputs(batch: torch.Tensor | dict, device: str) -> dict:
+    """A batch as keyword arguments for the model, on `device`: a tensor becomes ``{"input_ids": batch}``."""
+    batch = batch if isinstance(batch, dict) else {"input_ids": batch}
+    return {name: value.to(device) for name, value in batch.items()}
 
 
 def _due(step: int, every: int, steps: int) -> bool:
@@ -252,24 +287,38 @@ def minimal_loop(model, batch: torch.Tensor, steps: int, lr: float = 3e-3) -> fl
     return steps * batch.numel() / (time.perf_counter() - start)
 
 
-def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup: int = 3) -> dict:
+def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup: int = 3, rounds: int = 3) -> dict:
     """Tokens/s of `train` and of `minimal_loop` on identical fresh models and one fixed random batch.
 
-    Both run `warmup` untimed steps first. The trainer runs without probes or checkpoints (those are
-    extra work by design); its ratio to the minimal loop should be >= 0.9.
+    After `warmup` untimed steps each, the two loops take turns, ``rounds`` times ``steps // rounds`` steps,
+    so that a machine shared with other jobs slows both alike; each turn is timed end to end (optimizer
+    set-up included). The trainer runs without probes or checkpoints (those are extra work by design); its
+    ratio to the minimal loop should be >= 0.9.
     """
     tokenizer = data.byte_tokenizer()
     config = model_config(tokenizer, max_len=seq_len)
     batch = torch.randint(0, data.N_BYTES, (batch_size, seq_len), generator=torch.Generator().manual_seed(0))
-    minimal_loop(build_model(config), batch, warmup)
-    minimal = minimal_loop(build_model(config), batch, steps)
-    train_config = TrainConfig(steps=warmup + steps, warmup_steps=1, probe_every=0, progress=False)
-    history = train(build_model(config), lambda: batch, train_config)
-    timed = history[-1]["seconds"] - history[warmup - 1]["seconds"]
-    trainer = steps * batch.numel() / timed
+    minimal_model, trainer_model = build_model(config), build_model(config)
+
+    def run_trainer(n_steps: int) -> None:
+        train(trainer_model, lambda: batch, TrainConfig(steps=n_steps, warmup_steps=1, probe_every=0, progress=False))
+
+    minimal_loop(minimal_model, batch, warmup)
+    run_trainer(warmup)
+    per_round = max(1, steps // rounds)
+    seconds = {"minimal": 0.0, "trainer": 0.0}
+    for _ in range(rounds):
+        for name, run in (("minimal", lambda: minimal_loop(minimal_model, batch, per_round)),
+                          ("trainer", lambda: run_trainer(per_round))):
+            start = time.perf_counter()
+            run()
+            seconds[name] += time.perf_counter() - start
+    tokens = rounds * per_round * batch.numel()
+    minimal, trainer = tokens / seconds["minimal"], tokens / seconds["trainer"]
     result = {"minimal_tokens_per_s": minimal, "trainer_tokens_per_s": trainer, "ratio": trainer / minimal}
     print(f"minimal loop {minimal:,.0f} tokens/s | sinklab.train {trainer:,.0f} tokens/s | "
-          f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {torch.get_num_threads()} threads)")
+          f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {rounds} alternating rounds of "
+          f"{per_round} steps each, {torch.get_num_threads()} threads)")
     return result
 
 
@@ -454,19 +503,33 @@ emerge in real LLMs: the sink here was induced on purpose by the synthetic task.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR`` or ``bench``."""
-    parser.add_argument("what", choices=["embedded", "bench"],
-                        help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop")
+    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR``, ``bench`` or ``backcopy``."""
+    parser.add_argument("what", choices=["embedded", "bench", "backcopy"],
+                        help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop; "
+                             "backcopy: the Bigram-Backcopy sink benchmark (softmax vs sink-free variants)")
     parser.add_argument("--out", default=str(embedded_model_path()), help="output folder for 'embedded'")
-    parser.add_argument("--steps", type=int, default=EmbeddedRecipe.steps, help="training steps for 'embedded'")
+    parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    parser.add_argument("--variants", nargs="+", default=["softmax", "relu"], choices=variants.VARIANTS,
+                        help="attention variants for 'backcopy'")
+    parser.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"], help="model family for 'backcopy'")
+    parser.add_argument("--seed", type=int, default=0, help="seed for 'backcopy'")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run the command parsed by `add_arguments`."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.what == "bench":
         benchmark()
         return 0
-    result = train_embedded(args.out, EmbeddedRecipe(steps=args.steps))
+    if args.what == "backcopy":
+        from sinklab import experiments
+
+        recipe = experiments.BackcopyRecipe(arch=args.arch, seed=args.seed)
+        experiments.backcopy_benchmark(args.variants, replace(recipe, steps=args.steps or recipe.steps))
+        return 0
+    result = train_embedded(args.out, EmbeddedRecipe(steps=args.steps or EmbeddedRecipe.steps))
     for name, t in result["sink_table"].items():
         print(f"{name}: sink rate {t['sink_rate']}\n{format_table(t['head_mass'])}")
     print(f"wrote {args.out} in {result['minutes']:.1f} minutes")
