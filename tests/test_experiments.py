@@ -145,3 +145,20 @@ def test_first_token_helpers():
     text = experiments.backcopy_text(torch.tensor([tokenizer.bos_token_id, 97, 1, 97, 10]), tokenizer, (1,))
     assert text == "<bos>a⟨T⟩a⏎"
     assert experiments.token_labels(torch.tensor([tokenizer.bos_token_id, 32, 2]), tokenizer, (2,)) == ["<bos>", "␣", "⟨T⟩"]
+
+
+def test_natural_prompts_refuse_a_length_the_paragraphs_do_not_have():
+    tokenizer = data.byte_tokenizer()
+    shortest = experiments.natural_prompt_tokens(tokenizer)
+    assert experiments.natural_prompts(tokenizer, shortest, with_bos=False).shape == (16, shortest)
+    with pytest.raises(SinklabError, match="natural_prompt_tokens"):
+        experiments.natural_prompts(tokenizer, shortest + 2)
+
+
+def test_text_runs_take_a_subword_tokenizer(hf_cache):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained("raincandy-u/TinyStories-656K")
+    run = experiments.run_text(experiments.TextRecipe(**{**TOY_TEXT, "seq_len": 32}), tokenizer, progress=False)
+    assert run["model"].config.vocab_size == len(tokenizer)
+    assert all(r["loss"] > 0 for r in experiments.evaluate_text(run))

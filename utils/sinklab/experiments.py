@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from sinklab import data, prompts, train, variants
+from sinklab import data, env, prompts, train, variants
 from sinklab.errors import SinklabError
 
 # 0. Corpora ---------------------------------------------------------------------------------------------
@@ -72,6 +72,7 @@ class BackcopyRecipe:
     probe_every: int = 25
     skip: int = 8  # probe only queries at positions >= skip (the first ones see few keys anyway)
     seed: int = 0
+    device: str | None = None  # None: a GPU when there is one (sinklab.env.device())
 
 
 def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
@@ -209,7 +210,7 @@ def run_backcopy(recipe: BackcopyRecipe | None = None, progress: bool = True) ->
     model = train.build_model(config, recipe.seed, recipe.variant)
     train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
                                      weight_decay=recipe.weight_decay, probe_every=recipe.probe_every,
-                                     progress=progress)
+                                     device=recipe.device or env.device(), progress=progress)
     history = train.train(model, next_batch, train_config, (backcopy_probe(tokens, is_trigger, recipe.skip),))
     return {"recipe": recipe, "model": model, "history": history, "probe": (tokens, is_trigger),
             "minutes": (time.perf_counter() - start) / 60}
@@ -307,6 +308,7 @@ class TextRecipe:
     eval_windows: int = 32  # held-out windows (the last ones of the stream) for `evaluate_text`
     probe_every: int = 25
     seed: int = 0
+    device: str | None = None  # None: a GPU when there is one (sinklab.env.device())
 
     def __post_init__(self):
         if self.packing not in ("bos", "none"):
@@ -333,12 +335,18 @@ def text_windows(recipe: TextRecipe, tokenizer) -> tuple[dict, dict]:
 
 def natural_prompts(tokenizer, length: int, with_bos: bool = True) -> torch.Tensor:
     """The course's natural paragraphs as ``[16, length]`` token ids (with or without a leading <bos>)."""
-    ids = tokenizer(list(prompts.NATURAL), add_special_tokens=False, verbose=False)["input_ids"]
     body = length - 1 if with_bos else length
-    if min(len(i) for i in ids) < body:
-        raise SinklabError(f"The natural prompts are shorter than {body} tokens. Fix: probe with a shorter length.")
+    if natural_prompt_tokens(tokenizer) < body:
+        raise SinklabError(f"The natural prompts are shorter than {body} tokens for this tokenizer. Fix: probe with "
+                           f"length ≤ natural_prompt_tokens(tokenizer) (= {natural_prompt_tokens(tokenizer)}).")
+    ids = tokenizer(list(prompts.NATURAL), add_special_tokens=False, verbose=False)["input_ids"]
     rows = [([tokenizer.bos_token_id] if with_bos else []) + i[:body] for i in ids]
     return torch.tensor(rows)
+
+
+def natural_prompt_tokens(tokenizer) -> int:
+    """Length in tokens of the shortest natural paragraph (about 190 bytes: ≈ 40 tokens for GPT-2's tokenizer)."""
+    return min(len(i) for i in tokenizer(list(prompts.NATURAL), add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def run_text(recipe: TextRecipe | None = None, tokenizer=None, progress: bool = True, hidden: bool = False) -> dict:
@@ -367,7 +375,7 @@ def run_text(recipe: TextRecipe | None = None, tokenizer=None, progress: bool = 
         callbacks.append(first_token_norm_probe(probe_ids))
     train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
                                      weight_decay=recipe.weight_decay, probe_every=recipe.probe_every,
-                                     progress=progress)
+                                     device=recipe.device or env.device(), progress=progress)
     history = train.train(model, next_batch, train_config, tuple(callbacks))
     return {"recipe": recipe, "model": model, "tokenizer": tokenizer, "history": history, "held_out": held_out,
             "minutes": (time.perf_counter() - start) / 60}
@@ -497,11 +505,13 @@ def finetune_probe(tokenizer, held_out: torch.Tensor, probe_length: int = 64) ->
 
     Entries ``ppl_bos`` / ``ppl_varies`` (perplexity on the held-out windows with and without <bos>, over
     the same targets: the text from its second token on) and ``sink_bos`` / ``sink_varies`` (mean
-    first-token mass over layers and heads on the natural prompts, first token <bos> or the first word).
+    first-token mass over layers and heads on the natural prompts, cut to `probe_length` tokens or the
+    shortest paragraph, first token <bos> or the first word).
     """
     import math
 
     bos = tokenizer.bos_token_id
+    probe_length = min(probe_length, natural_prompt_tokens(tokenizer))
     prompts_bos = natural_prompts(tokenizer, probe_length, with_bos=True)
     prompts_text = natural_prompts(tokenizer, probe_length, with_bos=False)
     text = held_out[:, :-1]

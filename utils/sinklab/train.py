@@ -2,12 +2,14 @@
 
 Read it top to bottom:
 
-1. `model_config` / `build_model`: a standard Llama (RoPE, RMSNorm, SwiGLU) from transformers.
+1. `model_config` / `build_model`: a standard Llama (RoPE, RMSNorm, SwiGLU) or GPT-2 (learned positions)
+   from transformers, with any attention variant of `sinklab.variants` (softmax by default).
 2. `TrainConfig` and `learning_rate_factor`: AdamW with warmup, then cosine or linear decay.
 3. `first_token_report` and `sink_probe`: Gu et al.'s first-token importance alpha_0 per (prompt, layer,
    head) and the sink rate, measured during training on a short probe batch.
 4. `train`: the loop (forward, backward, clip, step), a tqdm bar, probes every N steps, checkpoints
-   with `save_pretrained`, and a history (a list of flat dicts: one per step) to plot.
+   with `save_pretrained`, and a history (a list of flat dicts: one per step) to plot. Batches are token
+   ids or dicts of model inputs (``position_ids`` that restart per document give intra-document masking).
 5. `benchmark`: the trainer against a minimal hand-written loop on the same model and batch.
 6. `EmbeddedRecipe` and `train_embedded`: the teaching model shipped in ``sinklab/assets/tiny-sink-lm``,
    trained on stdlib docstrings with a Trigger-Recall task written into them, so that it has a real BOS sink.
