@@ -719,6 +719,8 @@ def check_make_patch_hook(fn: Callable[[int, torch.Tensor], Callable]) -> None:
         "you patched the block's *input* (args[0]), i.e. the stream before the block; a forward hook patches "
         "what the block returns (its `output` argument)": patched_input,
     })
+
+
 # ---------------------------------------------------------------- chapter 3: measuring sinks on real LLMs
 
 
@@ -810,6 +812,8 @@ def check_streaming_mask(fn: Callable[[int, int, int], torch.Tensor]) -> None:
                 (((q - kv).abs() < window) | ((kv <= q) & sinks)).float(),
             "transposed: rows are queries and columns keys": streaming.streaming_mask(length, window, n_sink).T.float(),
         })
+
+
 # ---- chapter 6: training experiments
 
 

@@ -7,7 +7,6 @@ It fixes, per role, which models to use, sequence lengths, sample counts and tra
 from __future__ import annotations
 
 import os
-import platform
 import random
 import sys
 from dataclasses import dataclass, field

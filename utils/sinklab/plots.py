@@ -266,6 +266,9 @@ def kind_bars(table, title: str) -> alt.FacetChart:
         )
         .properties(width=260, height=alt.Step(16))
         .facet(facet=alt.Facet("model:N", title=title), columns=3)
+    )
+
+
 # ---------------------------------------------------------------- chapter 6: training curves
 
 

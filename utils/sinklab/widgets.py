@@ -419,6 +419,8 @@ def circuit_explorer(model, tokenizer, position: int = 16, block: int = 0, inter
         control.observe(redraw, names="value")
     redraw()
     return widgets.VBox([menu, widgets.HBox([t, after]), picture])
+
+
 # ---------------------------------------------------------------- the threshold explorer (chapter 3)
 
 EPS_GRID = torch.linspace(0.05, 0.95, 19)  # the eps axis of the threshold explorer's curves
@@ -470,6 +472,8 @@ def sink_rate_explorer(importance: dict[str, torch.Tensor], eps: float = 0.3, in
     slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, readout, picture])
+
+
 # ---------------------------------------------------------------- the training explorer (chapter 6)
 
 
