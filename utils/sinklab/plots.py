@@ -111,22 +111,9 @@ def attention_heatmaps(patterns, tokens: list[str], title: str, columns: int = 4
 
 
 def lines(series: dict[str, list[float]], x_title: str, y_title: str, title: str, log_y: bool = False) -> alt.Chart:
-    """Line chart of named series sharing an x axis 0, 1, 2, …"""
-    import pandas as pd
-
-    rows = [{"x": i, "series": name, "y": float(v)} for name, values in series.items() for i, v in enumerate(values)]
-    scale = alt.Scale(type="symlog") if log_y else alt.Scale()
-    return (
-        alt.Chart(pd.DataFrame(rows), title=title)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("x:Q", title=x_title),
-            y=alt.Y("y:Q", title=y_title, scale=scale),
-            color=alt.Color("series:N", title=None),
-            tooltip=["series", "x", alt.Tooltip("y:Q", format=".3f")],
-        )
-        .properties(width=420, height=220)
-    )
+    """Line chart of named series sharing an x axis 0, 1, 2, … (see `step_lines` for other x values)."""
+    indexed = {name: (list(range(len(values))), values) for name, values in series.items()}
+    return step_lines(indexed, y_title=y_title, title=title, x_title=x_title, log_y=log_y)
 
 
 def bars(values: dict[str, float], x_title: str, title: str) -> alt.Chart:
@@ -269,12 +256,14 @@ def kind_bars(table, title: str) -> alt.FacetChart:
     )
 
 
-# ---------------------------------------------------------------- chapter 6: training curves
+# ---------------------------------------------------------------- line charts (training curves, per-layer series)
 
 
 def step_lines(series: dict[str, tuple[list[float], list[float]]], y_title: str, title: str,
                x_title: str = "training step", log_y: bool = False) -> alt.Chart:
-    """Line chart of named ``(steps, values)`` series whose x values may differ (e.g. probes every N steps)."""
+    """Line chart of named ``(steps, values)`` series whose x values may differ (e.g. probes every N steps).
+
+    log_y: a symmetric-log y axis (log-like for large values; zeros and negatives still drawable)."""
     import pandas as pd
 
     rows = [{"step": float(x), "series": name, "y": float(y)}
@@ -282,7 +271,7 @@ def step_lines(series: dict[str, tuple[list[float], list[float]]], y_title: str,
     if len(rows) > MAX_ROWS:
         raise SinklabError(f"{len(rows)} points are over Altair's {MAX_ROWS}. Fix: average the series into fewer "
                            "points first (e.g. sinklab.experiments.curve(history, key, max_points=200)).")
-    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    scale = alt.Scale(type="symlog") if log_y else alt.Scale(zero=False)  # symlog: zeros stay drawable
     return (
         alt.Chart(pd.DataFrame(rows), title=title)
         .mark_line(point=True)
@@ -290,7 +279,7 @@ def step_lines(series: dict[str, tuple[list[float], list[float]]], y_title: str,
             x=alt.X("step:Q", title=x_title),
             y=alt.Y("y:Q", title=y_title, scale=scale),
             color=alt.Color("series:N", title=None, sort=list(series)),
-            tooltip=["series", alt.Tooltip("step:Q", format=".0f"), alt.Tooltip("y:Q", format=".3f")],
+            tooltip=["series", alt.Tooltip("step:Q", format=".0f", title=x_title), alt.Tooltip("y:Q", format=".3f")],
         )
         .properties(width=420, height=220)
     )
