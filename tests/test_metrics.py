@@ -128,3 +128,15 @@ def test_first_and_rest_norms_skip_padding():
 def test_all_padding_row_is_refused():
     with pytest.raises(SinklabError, match="no real token"):
         metrics.first_token_index(torch.tensor([[1, 1], [0, 0]]))
+
+
+def test_uniform_baseline_is_harmonic_number_over_T():
+    T = 17
+    causal = torch.tril(torch.ones(T, T))
+    uniform = causal / causal.sum(-1, keepdim=True)
+    assert torch.isclose(metrics.uniform_first_token_importance(T), metrics.importance_score(uniform), atol=1e-6)
+    assert torch.allclose(
+        metrics.uniform_first_token_importance(torch.tensor([10, 64])), torch.tensor([0.2929, 0.0741]), atol=1e-4
+    )
+    with pytest.raises(SinklabError):
+        metrics.uniform_first_token_importance(0)

@@ -105,6 +105,23 @@ def importance_score(
     return masked_mean(column, visible)
 
 
+def uniform_first_token_importance(length: int | torch.Tensor) -> torch.Tensor:
+    """The null baseline of ``importance_score(attn, 0)``: alpha_0 of a head that attends uniformly.
+
+    Under causal masking query i sees i + 1 keys, so a uniform head gives key 0 the share 1/(i + 1), and
+    alpha_0 = (1/T) * sum_{i=1..T} 1/i = H_T / T (H_T the T-th harmonic number; query 0 contributes 1).
+    That is 0.29 at T = 10, 0.21 at T = 17 and 0.074 at T = 64, far above 1/T: compare a measured
+    alpha_0 with this, not with 1/T. ``length`` may be a tensor of per-row lengths (e.g. the row sums
+    of an ``attention_mask``); the result has its shape.
+    """
+    lengths = torch.as_tensor(length)
+    if (lengths < 1).any():
+        raise SinklabError(f"uniform_first_token_importance: lengths must be >= 1, got {lengths.tolist()}.")
+    top = int(lengths.max())
+    harmonic = torch.cumsum(1.0 / torch.arange(1, top + 1, dtype=torch.float64), 0)
+    return (harmonic[lengths.long() - 1] / lengths.double()).float()
+
+
 def sink_rate(
     attn_or_importance: torch.Tensor,
     eps: float = 0.3,
