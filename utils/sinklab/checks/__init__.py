@@ -28,6 +28,9 @@ from sinklab.checks.ch1 import (
 )
 from sinklab.checks.ch2 import (
     check_adds_bos,
+    check_importance_per_key,
+    check_patch_kv_heads,
+    check_uniform_importance,
     check_first_token_mass_per_head,
     check_importance_score,
     check_sink_rate,
@@ -77,6 +80,9 @@ __all__ = [
     "check_importance_score",
     "check_sink_rate",
     "check_adds_bos",
+    "check_importance_per_key",
+    "check_patch_kv_heads",
+    "check_uniform_importance",
     "check_first_mass_from_lse",
     "check_attention_memory_gib",
     "check_streaming_mask",
