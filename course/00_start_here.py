@@ -148,7 +148,10 @@ strongest = per_head.max().item()
 print(f"prompt lengths {lengths.tolist()} tokens; a uniform head would score α₀ = "
       f"{[round(u, 3) for u in uniform.tolist()]} (1/T would wrongly say {[round(1 / n, 3) for n in lengths.tolist()]})")
 print(f"strongest head: α₀ = {strongest:.2f}, {strongest / uniform.mean().item():.1f}× the uniform baseline")
-assert strongest > 3 * uniform.max().item(), "expected at least one head far above the uniform baseline H_T/T"
+if getattr(model.config, "sinklab_stand_in", False):
+    print("stand-in weights: claim not tested")
+else:
+    assert strongest > 3 * uniform.max().item(), "expected at least one head far above the uniform baseline H_T/T"
 
 # %% [markdown]
 # <details><summary>What you should see</summary>
