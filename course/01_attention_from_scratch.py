@@ -70,11 +70,16 @@ from sinklab.checks import check_attention
 check_attention(attention)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Three lines: scores with `q @ k.transpose(-2, -1)` divided by `math.sqrt(d)`; `torch.softmax(scores,
-# dim=...)` over the axis that indexes **keys** (the last one); then `@ v`. Use `transpose(-2, -1)`, not
-# `k.T`: for a batched tensor `.T` reverses *all* dimensions.
+# Scores compare every query with every key, scaled by √d; the softmax turns each query's row of scores
+# into weights over the **keys**; the output mixes the values with those weights.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Transpose only the last two axes of `k` (`transpose(-2, -1)`; `.T` reverses *all* axes of a batched
+# tensor). Which `dim` of the scores indexes the keys?
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -197,11 +202,16 @@ from sinklab.checks import check_split_heads
 check_split_heads(split_heads)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `view` only regroups numbers in memory order, and the features of one position are contiguous. So view
-# as `[B, T, H, d]` first (each position's features cut into `H` slices of `d`), then swap `T` and `H` with
-# `transpose(1, 2)`. Viewing directly as `[B, H, T, d]` compiles but mixes positions into heads.
+# `view` only regroups numbers in memory order, and the features of one position are contiguous: cut
+# each position's features into heads first, then move the head axis in front of the positions.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Viewing directly as `[B, H, T, d]` compiles but mixes positions into heads. Go through `[B, T, H, d]`,
+# then swap two axes with `transpose`.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -229,10 +239,16 @@ from sinklab.checks import check_repeat_kv
 check_repeat_kv(repeat_kv)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `torch.repeat_interleave(x, n_rep, dim=1)` gives `kv0, kv0, kv1, kv1`; `x.repeat(1, n_rep, 1, 1)` gives
-# `kv0, kv1, kv0, kv1`, which pairs query heads with the wrong key/value heads.
+# Query heads come in consecutive groups of `n_rep`, and each group shares one key/value head: the
+# key/value heads must appear in the order kv0, kv0, kv1, kv1, …, not kv0, kv1, kv0, kv1, ….
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `x.repeat(...)` tiles (kv0, kv1, kv0, kv1); `torch.repeat_interleave(...)` repeats each element in
+# place. Which axis holds the heads?
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -382,11 +398,17 @@ from sinklab.checks import check_rope_cos_sin
 check_rope_cos_sin(rope_cos_sin)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `frequencies = base ** (-torch.arange(0, head_dim, 2) / head_dim)` has `head_dim/2` entries. The outer
-# product with the positions gives angles `[T, d/2]`; `torch.cat([angles, angles], dim=-1)` gives the
-# half-split layout (`repeat_interleave(2, dim=-1)` would give the adjacent-pair one).
+# One frequency per feature pair (`head_dim/2` of them), one angle per (position, frequency), then lay
+# the angles out so that feature i and feature i + d/2 share one.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `torch.arange(0, head_dim, 2)` gives the exponents 2i; an outer product (`[:, None] * [None, :]`)
+# gives `[T, d/2]` angles. Joining two copies side by side is the half-split layout (interleaving them
+# would be the adjacent-pair one).
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -419,10 +441,16 @@ from sinklab.checks import check_apply_rope
 check_apply_rope(apply_rope)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# In 2-D, rotating `(a, b)` by θ gives `(a cos θ − b sin θ, b cos θ + a sin θ)`. With `a` in the first
-# half and `b` in the second, that is `x * cos + cat(−x₂, x₁) * sin`.
+# In 2-D, rotating `(a, b)` by θ gives `(a cos θ − b sin θ, b cos θ + a sin θ)`. Here `a` lives in the
+# first half of the features and `b` in the second.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Split `x` into its two halves with `chunk(2, dim=-1)`; the vector that multiplies `sin` is the halves
+# swapped, with one sign flipped.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -624,8 +652,7 @@ print("with RoPE and identical values, every output is the same vector: the next
 # $$\text{softmax}_1(x)_i = \frac{e^{x_i}}{1 + \sum_j e^{x_j}} .$$
 #
 # `scores` has shape `[..., k]`; normalise over the last axis and return the same shape. It must not
-# overflow for scores like 100 (`exp(100)` is `inf` in float32): with `m = max(0, max_j x_j)`, compute
-# `exp(x_i − m) / (exp(−m) + Σ_j exp(x_j − m))`.
+# overflow for scores like 100 (`exp(100)` is `inf` in float32), nor lose the 1 for very negative rows.
 
 # %%
 def softmax_one(scores: torch.Tensor) -> torch.Tensor:
@@ -642,11 +669,16 @@ from sinklab.checks import check_softmax_one
 check_softmax_one(softmax_one)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Multiply numerator and denominator by `exp(−m)`: the numerators become `exp(x_i − m)` (at most 1) and the
-# 1 in the denominator becomes `exp(−m)`. Clamp `m` at 0 so that very negative rows do not blow `exp(−m)`
-# up.
+# Multiply numerator and denominator by the same `exp(−m)` for a shift `m` chosen so that no exponent is
+# positive. What does the 1 in the denominator become?
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# With `m = max(0, max_j x_j)` (`amax(dim=-1, keepdim=True)`, then `clamp(min=0)`) every `exp(x_i − m)` is
+# at most 1 and the 1 becomes `exp(−m)`. Why clamp at 0? Try a row of very negative scores.
 # </details>
 #
 # <details><summary>What you should see</summary>

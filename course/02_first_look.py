@@ -128,10 +128,15 @@ check_adds_bos(adds_bos)
 print(f"{model.name_or_path} adds a BOS token: {adds_bos(tokenizer)}; first token here: {tokens[0]!r}")
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Having a `bos_token` is not the same as adding it: GPT-2's tokenizer has one (`<|endoftext|>`)
-# but never prepends it. Tokenize a string and compare `input_ids[0]` with `tokenizer.bos_token_id`.
+# Having a `bos_token` is not the same as adding it: GPT-2's tokenizer has one (`<|endoftext|>`) but
+# never prepends it. Look at what the tokenizer actually produces.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Tokenize any short string and compare its first id with `tokenizer.bos_token_id` (which may be `None`).
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -168,9 +173,14 @@ check_first_token_mass_per_head(first_token_mass_per_head)
 plots.layer_head_heatmap(first_token_mass_per_head(attn), title=f"{model.name_or_path}: mean attention on the first token")
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Keys are the last axis. The column of key 0 is `attn[..., :, 0]` (one value per query).
+# Attention *on* the first token is a column of each pattern (one value per query), not a row.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Keys are the last axis: index key 0 there, then average over the axis that is left for the queries.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -256,9 +266,14 @@ from sinklab.checks import check_sink_rate
 check_sink_rate(sink_rate)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# A boolean tensor becomes 0/1 with `.float()`; its mean is the fraction of `True`s.
+# Count the (row, layer, head) entries strictly above ε and divide by how many there are.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# A comparison gives a boolean tensor; `.float()` makes it 0/1, and its mean is the fraction of `True`s.
 # </details>
 #
 # <details><summary>What you should see</summary>
