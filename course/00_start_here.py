@@ -27,7 +27,13 @@
 # a time estimate, a code cell with a typed signature and a stub, and a **check** on its last line.
 # The check runs your function on fixed inputs; when the answer is wrong it tells you *which*
 # typical mistake it looks like (softmax over the wrong axis, a missing causal mask, …). Below the
-# cell: a **Hint**, then **What you should see**. Open them in that order.
+# cell: **Hint 1** (the idea), **Hint 2** (the code, still not the answer) and **What you should see**
+# (numbers or a picture to compare with yours). Open them in that order, and only when stuck.
+#
+# **Where numbers come from.** A number in the text is either printed by a cell of the notebook —
+# measured here, on the model your profile loaded — or cited with its source (paper and table, e.g.
+# "Gu et al. 2025, Table 3"). Some cited numbers are tagged as only *reported* rather than reproduced by
+# the course; a claim with neither a cell nor a source is an anecdote, and the course says so.
 #
 # **One switch scales everything:** the profile, `SINKLAB_PROFILE` = `ci` | `cpu` | `t4` | `a100`.
 # Unset, sinklab picks one from your hardware. It fixes which models each chapter loads, how long
@@ -78,9 +84,14 @@ from sinklab.checks import check_first_token_share
 check_first_token_share(first_token_share)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `torch.softmax(scores, dim=...)` — which dimension holds the keys? Then index the first key.
+# Softmax each row, i.e. normalise over the axis that holds the keys, then keep the first key's column.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `torch.softmax(scores, dim=...)` — which dimension holds the keys, 0 or −1? Then index column 0 for every row.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -92,14 +103,16 @@ check_first_token_share(first_token_share)
 # %% [markdown] tags=["core"]
 # ## 4️⃣ A first measurement
 #
-# One call measures how much attention every head of a real model puts on the first token. On the
-# `ci` profile the model is `sinklab/tiny-sink-lm`, a 4-layer teaching model shipped inside the
-# package (it loads with no network); on `cpu` it is GPT-2 small, on GPU profiles a larger LM.
-# `measure` does not build the T×T attention matrix: it gets each query's first-token weight from
-# the log-sum-exp of its scores (chapter 3 explains the trick).
+# One call measures how much attention every head of a real model puts on the first token. Which
+# model you get depends on the profile: `models.load("causal_lm")` asks for the model of one **role**
+# (here: a causal language model) and the profile decides which one fills it; the cell prints its
+# name. On `ci` it is a 4-layer teaching model shipped inside the package, trained with a recipe that
+# *deliberately induces* a sink (see its model card, `sinklab/assets/tiny-sink-lm/README.md`): its sink
+# is not evidence that sinks arise by themselves. `measure` does not build the T×T attention matrix: it
+# gets each query's first-token weight from the log-sum-exp of its scores (chapter 3 explains the trick).
 
 # %%
-from sinklab import measure, models, plots
+from sinklab import measure, metrics, models, plots
 
 model, tokenizer = models.load("causal_lm")
 prompts = [
@@ -113,16 +126,41 @@ print(f"{model.name_or_path}: sink rate at ε=0.3: {100 * report.sink_rate[0.3]:
 plots.layer_head_heatmap(per_head, title="Mean attention on the first token, per head")
 
 # %% [markdown]
-# Each square is one head; bright squares put most of their attention on token 0. If attention
-# were spread evenly over these ~20-token prompts, every square would be near 1/20 ≈ 0.05.
+# Each square is one head: its **importance score** α₀, the attention the first token receives,
+# averaged over all queries of a prompt (Gu et al., 2025; chapter 2 implements it). Bright squares put
+# most of their attention on token 0. What would a head with **no** preference score? Not 1/T: under
+# the causal mask query *i* sees only *i* + 1 keys, so a head that spreads its attention evenly gives
+# token 0 the share 1/(*i* + 1) — query 0, which sees only token 0, gives it all of its attention
+# (attn[0, 0] = 1). Averaged over T queries that is
+#
+# $$\alpha_0^{\text{uniform}} = \frac{1}{T}\sum_{i=1}^{T}\frac{1}{i} = \frac{H_T}{T},$$
+#
+# with H_T the T-th harmonic number: 0.29 for T = 10, 0.21 for T = 17, 0.055 for T = 90, always far
+# above 1/T. This **null baseline** is what a measured α₀ must beat, computed per prompt from its real
+# length (`sinklab.metrics.uniform_first_token_importance`).
 
 # %%
-# A real, falsifiable statement about the model you just measured: some head puts far more than
-# an even share of its attention on the first token.
-uniform_share = (1 / batch["attention_mask"].sum(-1).float()).mean().item()
+# A real, falsifiable statement about the model you just measured: some head puts far more attention on
+# the first token than a head with no preference would, on the same prompts (same lengths, pads left out).
+lengths = batch["attention_mask"].sum(-1)  # real tokens per prompt
+uniform = metrics.uniform_first_token_importance(lengths)  # H_T / T per prompt
 strongest = per_head.max().item()
-print(f"strongest head: {strongest:.2f} of its attention on token 0 (an even spread would give {uniform_share:.2f})")
-assert strongest > 5 * uniform_share, "expected at least one head with a first-token sink"
+print(f"prompt lengths {lengths.tolist()} tokens; a uniform head would score α₀ = "
+      f"{[round(u, 3) for u in uniform.tolist()]} (1/T would wrongly say {[round(1 / n, 3) for n in lengths.tolist()]})")
+print(f"strongest head: α₀ = {strongest:.2f}, {strongest / uniform.mean().item():.1f}× the uniform baseline")
+if getattr(model.config, "sinklab_stand_in", False):
+    print("stand-in weights: claim not tested")
+else:
+    assert strongest > 3 * uniform.max().item(), "expected at least one head far above the uniform baseline H_T/T"
+
+# %% [markdown]
+# <details><summary>What you should see</summary>
+#
+# The printed prompt lengths, the uniform baseline for each (on `ci`, where one token is one byte,
+# prompts are about 90 tokens long and the baseline is about 0.055) and the strongest head's α₀, several
+# times above it. Compare the two numbers the cell prints, not the colours: a head at 0.2 is a sink on a
+# 90-token prompt but no better than uniform on a 17-token one.
+# </details>
 
 # %% [markdown] tags=["core"]
 # ## Summary
@@ -131,6 +169,8 @@ assert strongest > 5 * uniform_share, "expected at least one head with a first-t
 # - Checks under each exercise name typical mistakes; hints and expected results follow.
 # - `SINKLAB_PROFILE` scales every notebook to your hardware; `sinklab doctor` tells you which one you have.
 # - `sinklab.measure.measure(model, batch)` measures first-token attention per layer, head and query.
+# - Compare an importance score α₀ with the uniform causal head's H_T/T (`metrics.uniform_first_token_importance`),
+#   not with 1/T: query 0 always gives token 0 all of its attention.
 
 # %% [markdown] tags=["core"]
 # ## Check your understanding
@@ -154,10 +194,15 @@ assert strongest > 5 * uniform_share, "expected at least one head with a first-t
 # <details><summary>(b) picks the cpu profile and smaller models</summary>✅ GPU chapters run a reduced
 # version and tell you so in the setup cell.</details>
 #
-# **4. If attention were uniform over 20 tokens, what share would token 0 get?**
+# **4. A causal head attends uniformly to all it can see, on a 20-token prompt. What is its α₀?**
 #
-# <details><summary>(a) 0.05</summary>✅ 1/20. Sink heads give it 0.5 or more.</details>
-# <details><summary>(b) 0.5</summary>❌ That is what a strong sink looks like, not a uniform head.</details>
+# (α₀: the first token's attention averaged over all 20 queries.)
+#
+# <details><summary>(a) 1/20 = 0.05</summary>❌ That is only the last query's share. Query i sees i + 1
+# keys and gives token 0 the share 1/(i + 1); query 0 gives it 1.</details>
+# <details><summary>(b) H₂₀/20 ≈ 0.18</summary>✅ The average of 1, 1/2, …, 1/20. A head must beat this
+# null baseline, not 1/T, before you call it a sink.</details>
+# <details><summary>(c) 0.5</summary>❌ That is what a strong sink looks like, not a uniform head.</details>
 
 # %% [markdown] tags=["core"]
 # ## Further reading

@@ -70,11 +70,16 @@ from sinklab.checks import check_attention
 check_attention(attention)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Three lines: scores with `q @ k.transpose(-2, -1)` divided by `math.sqrt(d)`; `torch.softmax(scores,
-# dim=...)` over the axis that indexes **keys** (the last one); then `@ v`. Use `transpose(-2, -1)`, not
-# `k.T`: for a batched tensor `.T` reverses *all* dimensions.
+# Scores compare every query with every key, scaled by √d; the softmax turns each query's row of scores
+# into weights over the **keys**; the output mixes the values with those weights.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Transpose only the last two axes of `k` (`transpose(-2, -1)`; `.T` reverses *all* axes of a batched
+# tensor). Which `dim` of the scores indexes the keys?
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -112,8 +117,7 @@ print("attention matches torch's scaled_dot_product_attention")
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵🔵 · ≈ 8 minutes
 #
 # Same inputs and output as `attention` (with `Tq == Tk == T`), but query *i* attends to keys 0 … *i*
-# only. Build a boolean `[T, T]` mask (`torch.ones(T, T, dtype=torch.bool).tril()`), fill the scores where
-# it is False with `float("-inf")`, then softmax.
+# only: a future key must get weight exactly 0, and every query must still see itself.
 
 # %%
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -132,10 +136,16 @@ from sinklab.checks import check_causal_attention
 check_causal_attention(causal_attention)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `scores.masked_fill(~visible, float("-inf"))` where `visible = torch.ones(T, T, dtype=torch.bool).tril()`.
-# `tril()` keeps the diagonal: a query always sees itself. Mask the *scores*, not the weights.
+# Mask the *scores*, not the weights: give every future key the score −∞ before the softmax, so that
+# exp(−∞) = 0 and the visible weights still sum to one. Which entries (i, j) are visible? j ≤ i.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# A lower-triangular boolean matrix marks the visible pairs: `torch.ones(T, T, dtype=torch.bool).tril()`
+# (it keeps the diagonal). `Tensor.masked_fill(mask, value)` writes `value` where `mask` is True.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -192,11 +202,16 @@ from sinklab.checks import check_split_heads
 check_split_heads(split_heads)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `view` only regroups numbers in memory order, and the features of one position are contiguous. So view
-# as `[B, T, H, d]` first (each position's features cut into `H` slices of `d`), then swap `T` and `H` with
-# `transpose(1, 2)`. Viewing directly as `[B, H, T, d]` compiles but mixes positions into heads.
+# `view` only regroups numbers in memory order, and the features of one position are contiguous: cut
+# each position's features into heads first, then move the head axis in front of the positions.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Viewing directly as `[B, H, T, d]` compiles but mixes positions into heads. Go through `[B, T, H, d]`,
+# then swap two axes with `transpose`.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -224,10 +239,16 @@ from sinklab.checks import check_repeat_kv
 check_repeat_kv(repeat_kv)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `torch.repeat_interleave(x, n_rep, dim=1)` gives `kv0, kv0, kv1, kv1`; `x.repeat(1, n_rep, 1, 1)` gives
-# `kv0, kv1, kv0, kv1`, which pairs query heads with the wrong key/value heads.
+# Query heads come in consecutive groups of `n_rep`, and each group shares one key/value head: the
+# key/value heads must appear in the order kv0, kv0, kv1, kv1, …, not kv0, kv1, kv0, kv1, ….
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `x.repeat(...)` tiles (kv0, kv1, kv0, kv1); `torch.repeat_interleave(...)` repeats each element in
+# place. Which axis holds the heads?
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -270,11 +291,17 @@ from sinklab.checks import check_grouped_query_attention
 check_grouped_query_attention(grouped_query_attention)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Five lines: `q = split_heads(q_proj(x), n_heads)`; the same for `k` and `v` with `n_kv_heads`;
-# `out = causal_attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep))` with `n_rep = n_heads // n_kv_heads`;
-# `return o_proj(merge_heads(out))`.
+# Follow the shapes: `[B, T, D]` → three projections → heads `[B, H, T, d]` (queries) and `[B, Hkv, T, d]`
+# (keys, values) → make the key/value heads as many as the query heads → attention → back to `[B, T, H·d]`
+# → output projection. Every step is a function you already wrote.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `split_heads(q_proj(x), n_heads)` for queries, `n_kv_heads` for keys and values; each query head group
+# has `n_heads // n_kv_heads` members, the `n_rep` of `repeat_kv`; `merge_heads` undoes `split_heads`.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -325,8 +352,17 @@ print(f"GQA with {n_heads} query heads and {n_kv_heads} key/value heads matches 
 # >   *relative* position
 # > - Distinguish the half-split convention (Llama, GPT-NeoX) from the adjacent-pair one (GPT-J, the paper)
 #
-# Attention as written so far is blind to order: permute the keys and values together and each query's
-# output is unchanged. **RoPE** (Su et al., 2021) injects position by *rotating* queries and keys. The `d`
+# Attention *without* a mask is blind to order: permute the keys and values together and each query's
+# output is unchanged. The causal mask already breaks that symmetry, and it is what makes position 0
+# special: query 0 sees only itself, so in every layer the first token's state is computed from the first
+# token alone — unmixed, the same whatever follows it — while it is the one key every later query sees.
+# Chapter 4 calls this the **P0 mechanism**. It needs no positional encoding at all: Gu et al. (2025,
+# Table 3) train small causal LMs with no positional encoding (NoPE) and they grow sinks much like RoPE
+# models (sink rate 20.35 % with NoPE, 18.18 % with RoPE). So the claim of a popular blog post that
+# positional encoding "gives the first token a unique weight" does not hold up; that post cites no source
+# for it, nor for the figures it quotes (a 15 % drop in accuracy, a 20 % drop in user frustration).
+#
+# **RoPE** (Su et al., 2021) injects position by *rotating* queries and keys. The `d`
 # features form `d/2` pairs; pair `i` at position `m` is turned by the angle `m·θᵢ` with
 # `θᵢ = base^(−2i/d)`, so early pairs spin fast and late pairs slowly. A rotation keeps lengths, and
 # rotating `q` by `m·θ` and `k` by `n·θ` changes their dot product only through `m − n`.
@@ -362,17 +398,25 @@ from sinklab.checks import check_rope_cos_sin
 check_rope_cos_sin(rope_cos_sin)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `frequencies = base ** (-torch.arange(0, head_dim, 2) / head_dim)` has `head_dim/2` entries. The outer
-# product with the positions gives angles `[T, d/2]`; `torch.cat([angles, angles], dim=-1)` gives the
-# half-split layout (`repeat_interleave(2, dim=-1)` would give the adjacent-pair one).
+# One frequency per feature pair (`head_dim/2` of them), one angle per (position, frequency), then lay
+# the angles out so that feature i and feature i + d/2 share one.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `torch.arange(0, head_dim, 2)` gives the exponents 2i; an outer product (`[:, None] * [None, :]`)
+# gives `[T, d/2]` angles. Joining two copies side by side is the half-split layout (interleaving them
+# would be the adjacent-pair one).
 # </details>
 #
 # <details><summary>What you should see</summary>
 #
-# `✅ rope_cos_sin: correct.` Position 0 has angle 0 everywhere: `cos = 1`, `sin = 0`, so RoPE leaves the
-# first token's query and key untouched.
+# `✅ rope_cos_sin: correct.` Then the cell below prints the RoPE scores of one query/key pair: the
+# numbers on each diagonal (same offset m − n) are equal. Position 0 has angle 0 (`cos = 1`, `sin = 0`),
+# so its vectors are not rotated — but that is a **convention**, not a cause: the score depends only on
+# m − n, and starting the positions at 100 would change no score at all (the cell checks this).
 # </details>
 #
 # ### Exercise 1.7 – Rotate queries and keys
@@ -397,10 +441,16 @@ from sinklab.checks import check_apply_rope
 check_apply_rope(apply_rope)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# In 2-D, rotating `(a, b)` by θ gives `(a cos θ − b sin θ, b cos θ + a sin θ)`. With `a` in the first
-# half and `b` in the second, that is `x * cos + cat(−x₂, x₁) * sin`.
+# In 2-D, rotating `(a, b)` by θ gives `(a cos θ − b sin θ, b cos θ + a sin θ)`. Here `a` lives in the
+# first half of the features and `b` in the second.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Split `x` into its two halves with `chunk(2, dim=-1)`; the vector that multiplies `sin` is the halves
+# swapped, with one sign flipped.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -422,6 +472,13 @@ for offset in (0, 3, 10):
     torch.testing.assert_close(diagonal, diagonal[0].expand_as(diagonal), atol=1e-4, rtol=1e-4)
 print("RoPE keeps norms; the score depends only on the offset m − n, e.g.",
       [f"{scores.diagonal(-o)[0].item():.3f}" for o in (0, 3, 10)])
+
+# Shift every position by 100: no position is "unrotated" any more, and yet no score changes.
+cos_shifted, sin_shifted = rope_cos_sin(torch.arange(100, 164), head_dim)
+shifted = apply_rope(query.expand(64, head_dim), cos_shifted, sin_shifted) @ apply_rope(
+    key.expand(64, head_dim), cos_shifted, sin_shifted).T
+print(f"positions 100 … 163 instead of 0 … 63: largest score change {(shifted - scores).abs().max().item():.1e}")
+torch.testing.assert_close(shifted, scores, atol=1e-3, rtol=1e-3)
 
 # %% [markdown] tags=["optional"]
 # ## 4️⃣ Reproduce a real Llama attention layer
@@ -489,10 +546,16 @@ from sinklab.checks import check_llama_attention
 check_llama_attention(llama_attention)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# It is `grouped_query_attention` with one extra line: after splitting the heads, `q = apply_rope(q, cos,
-# sin)` and `k = apply_rope(k, cos, sin)`. The model's RoPE base is not 10 000.
+# Start from what `grouped_query_attention` does. Where does RoPE enter? Only queries and keys carry
+# position; values do not. And the model's RoPE base is not your function's default.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# The tables: `rope_cos_sin(torch.arange(T), attn.head_dim, rope_base)`. Apply `apply_rope` to the split
+# query and key heads, before `repeat_kv`.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -516,6 +579,7 @@ print(f"largest difference from transformers' LlamaAttention: {(ours - llama_out
 # > - Show that with no positional encoding and a repeated token causal attention is exactly uniform (1/t)
 # > - Implement softmax-off-by-one and show it equals attention with a prepended zero key and value
 # > - Use the sink explorer to predict when a sink key turns a head into an approximate no-op
+# > - Hand-build a dormant head that parks on BOS until a trigger appears
 #
 # A softmax row is positive and sums to one, whatever the scores. A head whose pattern is irrelevant to
 # the current token (no previous-token to copy, no bracket to match) cannot output "nothing": it outputs
@@ -533,8 +597,14 @@ for name, scores in rows.items():
 torch.testing.assert_close(torch.softmax(torch.full((8,), -100.0), -1), torch.softmax(torch.zeros(8), -1))
 
 # %% [markdown]
-# The only way for such a head to add (almost) nothing is to put its weight on a key whose **value is
-# close to zero**. A key that soaks up attention without contributing is an *attention sink*, and the
+# The only way for such a head to add (almost) nothing is to put its weight on a key whose value, once
+# the output projection has mapped it into the residual stream, is **close to zero**: what matters is
+# ‖W_O v‖ (chapter 3 measures value norms, a proxy), and that it is the same whatever the context. A sink
+# value that is large but constant is not "mixing" either: it adds the same vector to every token, a
+# **bias**, which the next layers can absorb (Sun et al. 2024, Table 3, find that massive activations act
+# as such biases).
+#
+# A key that soaks up attention without contributing is an *attention sink*, and the
 # first token is the natural candidate: it is the only key every query can see. (ARENA's chapter 1.2
 # describes BOS as the place heads "rest"; Gu et al., 2025, find that the first token's keys and values
 # have *small* norms in LLaMA, Mistral, GPT-2 and Pythia.)
@@ -564,6 +634,13 @@ rotated = causal_attention(apply_rope(x @ w_q, cos, sin), apply_rope(x @ w_k, co
 assert (rotated - uniform).abs().max() > 0.05, "RoPE should break the tie between identical tokens"
 print(f"with RoPE, largest deviation from uniform: {(rotated - uniform).abs().max().item():.2f}")
 
+# But RoPE rotates queries and keys, never values: every value is still the same vector, so every output is
+# a weighted average of identical vectors, i.e. that vector. The weights change, the outputs do not.
+w_v = torch.randn(d_model, head_dim)
+outputs = causal_attention(apply_rope(x @ w_q, cos, sin), apply_rope(x @ w_k, cos, sin), x @ w_v)
+torch.testing.assert_close(outputs, (x @ w_v)[:1].expand_as(outputs), atol=1e-5, rtol=1e-5)
+print("with RoPE and identical values, every output is the same vector: the next layer sees identical tokens again")
+
 # %% [markdown]
 # ### Exercise 1.9 – Implement softmax-off-by-one
 #
@@ -575,8 +652,7 @@ print(f"with RoPE, largest deviation from uniform: {(rotated - uniform).abs().ma
 # $$\text{softmax}_1(x)_i = \frac{e^{x_i}}{1 + \sum_j e^{x_j}} .$$
 #
 # `scores` has shape `[..., k]`; normalise over the last axis and return the same shape. It must not
-# overflow for scores like 100 (`exp(100)` is `inf` in float32): with `m = max(0, max_j x_j)`, compute
-# `exp(x_i − m) / (exp(−m) + Σ_j exp(x_j − m))`.
+# overflow for scores like 100 (`exp(100)` is `inf` in float32), nor lose the 1 for very negative rows.
 
 # %%
 def softmax_one(scores: torch.Tensor) -> torch.Tensor:
@@ -593,11 +669,16 @@ from sinklab.checks import check_softmax_one
 check_softmax_one(softmax_one)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Multiply numerator and denominator by `exp(−m)`: the numerators become `exp(x_i − m)` (at most 1) and the
-# 1 in the denominator becomes `exp(−m)`. Clamp `m` at 0 so that very negative rows do not blow `exp(−m)`
-# up.
+# Multiply numerator and denominator by the same `exp(−m)` for a shift `m` chosen so that no exponent is
+# positive. What does the 1 in the denominator become?
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# With `m = max(0, max_j x_j)` (`amax(dim=-1, keepdim=True)`, then `clamp(min=0)`) every `exp(x_i − m)` is
+# at most 1 and the 1 becomes `exp(−m)`. Why clamp at 0? Try a row of very negative scores.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -670,6 +751,87 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 # zero takes over the sink's role (the first token then gets none), and forcing a large value onto that
 # slot pushes the sink back to the first token.
 
+# %% [markdown]
+# ### Exercise 1.10 – Hand-build a dormant head that wakes up on a trigger
+#
+# > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ≈ 15 minutes
+#
+# Many sink heads are **dormant**: they have one job that applies to few tokens, and on every other token
+# they park their attention on BOS, whose value is ≈ 0. Guo et al. (2024, "Active-Dormant Attention
+# Heads") describe such heads, Barbero et al. (2025) find one in Gemma that wakes up on apostrophes, and
+# the teaching model of chapters 0, 2 and 4 was trained with a task that needs one (its model card,
+# `sinklab/assets/tiny-sink-lm/README.md`). Build one by hand.
+#
+# The toy embeddings have 7 features, in this order: `is_bos`, `is_trigger`, `constant` (1 for every
+# token), and 4 `content` features (BOS has none, the trigger carries a fixed payload, words random
+# ones). `sinklab.attention.dormant_toy_embeddings("Babc!de")` builds them: `B` is BOS, `!` the trigger.
+# Return `(W_q, W_k, W_v)`, shapes `[7, d]`, `[7, d]`, `[7, d_v]` (you choose `d` and `d_v`), such that
+# in causal attention with `q = x W_q`, `k = x W_k`, `v = x W_v`:
+#
+# - a query with no trigger in view puts ≥ 0.9 of its attention on BOS;
+# - a query with the trigger in view puts ≥ 0.9 on the trigger;
+# - BOS's value is ≈ 0, and the trigger's value carries its payload.
+
+# %%
+def dormant_head() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """W_q [7, d], W_k [7, d], W_v [7, d_v] of a head that attends to the trigger if visible, else to BOS."""
+    ### BEGIN SOLUTION
+    w_q = torch.zeros(7, 1)
+    w_q[2, 0] = 10.0  # every query is the same: it reads the constant feature
+    w_k = torch.zeros(7, 1)
+    w_k[0, 0], w_k[1, 0] = 1.0, 2.0  # the trigger's key scores above BOS's, BOS's above every word's (0)
+    w_v = torch.zeros(7, 4)
+    w_v[3:, :] = torch.eye(4)  # the value copies the content features, which BOS does not have
+    return w_q, w_k, w_v
+    ### END SOLUTION
+
+
+from sinklab.checks import check_dormant_head
+
+check_dormant_head(dormant_head)
+
+# %% [markdown]
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# The query need not depend on the token at all: every query asks the same question. Let the *key*
+# carry the preference: a high score for the trigger, a somewhat lower one for BOS, none for words. The
+# value must ignore every feature that BOS has.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# With `d = 1`: put a large number in the `constant` row of `W_q`; in `W_k`, one number in the `is_bos`
+# row and a larger one in the `is_trigger` row; let `W_v` copy rows 3 … 6 (e.g. an identity block) and
+# keep rows 0 … 2 at zero. The softmax divides scores by √d, so make them large.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ dormant_head: correct.` Then the cell below prints, for an input without and with a trigger, the
+# attention on BOS and the head's output norm: near 1 and near 0 while dormant, and after the trigger
+# an output near the payload's norm (1.0). The sink explorer, given your head's BOS score margin and
+# BOS value norm, predicts the same near-zero output.
+# </details>
+
+# %%
+from sinklab.attention import dormant_toy_embeddings, head_weights_and_output
+
+w_q, w_k, w_v = dormant_head()
+for tokens in ("Babcdefghij", "Babc!defghij"):
+    head_attn, head_out = head_weights_and_output(dormant_toy_embeddings(tokens), w_q, w_k, w_v)
+    print(f"{tokens!r}: attention on BOS per query {[round(a, 2) for a in head_attn[:, 0].tolist()]}")
+    print(f"{'':14} output norm per query {[round(n, 2) for n in head_out.norm(dim=-1).tolist()]}")
+
+# The explorer's prediction for the dormant case: the sink's score margin over the words, and its value norm.
+x = dormant_toy_embeddings("Babcdefghij")
+scores_last = (x @ w_q)[-1] @ (x @ w_k).T / math.sqrt(w_q.shape[1])  # the last query's scores
+margin = (scores_last[0] - scores_last[1:].mean()).item()
+bos_value_norm = (x @ w_v)[0].norm().item()
+predicted = compute_sink_explorer(sink_score=margin, sink_value_norm=bos_value_norm)
+print(f"explorer with sink score {margin:.1f} and ‖v‖ = {bos_value_norm:.2f}: sink weight {predicted.sink_weight:.3f}, "
+      f"output norm {predicted.output_norm:.4f} (without the sink {predicted.no_sink_output_norm:.3f})")
+assert predicted.output_norm < 0.05 * predicted.no_sink_output_norm, "a dormant head should be a near no-op"
+
 # %% [markdown] tags=["core"]
 # ## Summary
 #
@@ -682,8 +844,11 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 #   transformers Llama attention layer.
 # - Each softmax row sums to one, so an idle head must still put its weight somewhere; without position
 #   information a repeated token gets exactly uniform attention.
-# - Softmax-off-by-one equals a prepended zero key/value; a sink with a small value makes a head an
-#   approximate no-op.
+# - Softmax-off-by-one equals a prepended zero key/value; a sink makes a head an approximate no-op only
+#   when its value after W_O is small (a large constant value is a bias, not nothing).
+# - The causal mask, not positional encoding, makes position 0 special: query 0 sees only itself. RoPE's
+#   "unrotated" position 0 is a convention; scores depend on m − n only.
+# - A dormant head parks on BOS (value ≈ 0) until its trigger appears: you built one by hand.
 
 # %% [markdown] tags=["core"]
 # ## Check your understanding
@@ -709,11 +874,13 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 # key/value head, which is the order `repeat_interleave` produces.</details>
 # <details><summary>(b) 13 % 8 = 5</summary>❌ That is the pairing `repeat` (tiling) produces.</details>
 #
-# **4. Why does RoPE leave the first token's query and key unchanged?**
+# **4. RoPE leaves position 0 unrotated (angle 0 · θ = 0). Is that why the first token becomes a sink?**
 #
-# <details><summary>(a) its angle is 0 · θ = 0, so cos = 1 and sin = 0</summary>✅ Position 0 is never
-# rotated.</details>
-# <details><summary>(b) the first token is always BOS</summary>❌ RoPE only sees the position.</details>
+# <details><summary>(a) Yes: the first token keeps its original query and key</summary>❌ That is a
+# convention: scores depend only on m − n, so numbering positions from 100 changes no score (section 3
+# checks it). And models without any positional encoding grow sinks too (Gu et al. 2025, Table 3).</details>
+# <details><summary>(b) No: the causal mask makes position 0 special</summary>✅ Query 0 sees only itself,
+# so the first token's state is unmixed and context-free, and every query can see it.</details>
 #
 # **5. Softmax-off-by-one is the same as…**
 #
@@ -726,10 +893,10 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 #
 # **6. A head puts 99 % of its attention on a sink key. It is an approximate no-op when…**
 #
-# <details><summary>(a) the sink's value has a small norm</summary>✅ The output is then ≈ 0.99 · v_sink
-# ≈ 0, as the explorer shows.</details>
-# <details><summary>(b) always</summary>❌ With a large value the output is ≈ v_sink: the head writes a
-# constant vector.</details>
+# <details><summary>(a) the sink's value, after W_O, has a small norm</summary>✅ The output is then ≈ 0.99 ·
+# W_O v_sink ≈ 0, as the explorer shows.</details>
+# <details><summary>(b) always</summary>❌ With a large value the output is ≈ W_O v_sink: the head writes
+# a constant vector — a bias, not information from the context, but not nothing either.</details>
 
 # %% [markdown] tags=["core"]
 # ## Further reading

@@ -170,3 +170,20 @@ def test_without_positions_a_repeated_token_gets_exactly_uniform_causal_attentio
     weights = attention.attention_weights(x @ w_q, x @ w_k, causal=True)
     uniform = attention.causal_mask(12) / torch.arange(1, 13)[:, None]
     torch.testing.assert_close(weights, uniform, atol=1e-6, rtol=0)
+
+
+def test_dormant_toy_embeddings_mark_bos_trigger_and_content():
+    x = attention.dormant_toy_embeddings("Ba!b")
+    assert x.shape == (4, len(attention.DORMANT_FEATURES))
+    assert torch.equal(x[:, attention.CONSTANT], torch.ones(4))
+    assert x[0, attention.BOS] == 1 and x[0, 3:].abs().sum() == 0  # BOS carries no content
+    assert x[2, attention.TRIGGER] == 1 and x[2, 3:].norm() > 0.9  # the trigger carries its payload
+    assert torch.equal(attention.dormant_toy_embeddings("Bab"), attention.dormant_toy_embeddings("Bab"))
+
+
+def test_the_reference_dormant_head_parks_on_bos_and_wakes_on_the_trigger():
+    w_q, w_k, w_v = attention.dormant_head_weights()
+    weights, out = attention.head_weights_and_output(attention.dormant_toy_embeddings("Babc!de"), w_q, w_k, w_v)
+    assert (weights[:4, 0] > 0.99).all() and (weights[4:, 4] > 0.99).all()
+    assert out[:4].norm(dim=-1).max() < 0.01  # dormant: a near no-op
+    torch.testing.assert_close(out[4:].norm(dim=-1), torch.ones(3), atol=0.02, rtol=0)

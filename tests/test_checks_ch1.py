@@ -192,6 +192,41 @@ def softmax_one_plus_one_on_top(scores, dim=-1):
 # ---------------------------------------------------------------- the matrix
 
 
+
+# ---------------------------------------------------------------- Exercise 1.10: the dormant head
+
+
+def dormant_head():
+    return attention.dormant_head_weights()
+
+
+def dormant_head_equal_scores():
+    w_q, w_k, w_v = attention.dormant_head_weights()
+    w_k[attention.TRIGGER] = w_k[attention.BOS]
+    return w_q, w_k, w_v
+
+
+def dormant_head_trigger_below_bos():
+    w_q, w_k, w_v = attention.dormant_head_weights()
+    w_k[attention.BOS, 0], w_k[attention.TRIGGER, 0] = 2.0, 1.0
+    return w_q, w_k, w_v
+
+
+def dormant_head_too_weak():
+    return attention.dormant_head_weights(strength=1.0)
+
+
+def dormant_head_value_reads_constant():
+    w_q, w_k, w_v = attention.dormant_head_weights()
+    w_v[attention.CONSTANT] = 1.0
+    return w_q, w_k, w_v
+
+
+def dormant_head_value_ignores_content():
+    w_q, w_k, w_v = attention.dormant_head_weights()
+    return w_q, w_k, torch.zeros_like(w_v)
+
+
 SOLUTIONS = [
     (checks.check_attention, attention.attention),
     (checks.check_causal_attention, lambda q, k, v: attention.attention(q, k, v, causal=True)),
@@ -202,6 +237,7 @@ SOLUTIONS = [
     (checks.check_apply_rope, attention.apply_rope),
     (checks.check_llama_attention, attention.llama_attention),
     (checks.check_softmax_one, attention.softmax_one),
+    (checks.check_dormant_head, dormant_head),
 ]
 
 WRONG_ANSWERS = [
@@ -238,6 +274,11 @@ WRONG_ANSWERS = [
     (checks.check_softmax_one, softmax_one_naive, "overflows"),
     (checks.check_softmax_one, softmax_one_shift_keeps_one, "kept the 1"),
     (checks.check_softmax_one, softmax_one_plus_one_on_top, "numerator too"),
+    (checks.check_dormant_head, dormant_head_equal_scores, "the same score"),
+    (checks.check_dormant_head, dormant_head_trigger_below_bos, "never wakes up"),
+    (checks.check_dormant_head, dormant_head_too_weak, "does not stand out"),
+    (checks.check_dormant_head, dormant_head_value_reads_constant, "BOS's value is not ≈ 0"),
+    (checks.check_dormant_head, dormant_head_value_ignores_content, "reads nothing"),
 ]
 
 

@@ -87,12 +87,74 @@ def adds_bos_never(tokenizer):
     return False
 
 
+
+def uniform_importance(length):
+    return sum(1 / i for i in range(1, length + 1)) / length
+
+
+def importance_per_key(attn):
+    length = attn.shape[-1]
+    return attn.sum(-2) / torch.arange(length, 0, -1, dtype=attn.dtype)
+
+
+def uniform_one_over_t(length):
+    return 1 / length
+
+
+def uniform_without_query_zero(length):
+    return sum(1 / i for i in range(2, length + 1)) / max(length - 1, 1)
+
+
+def uniform_off_by_one(length):
+    return sum(1 / i for i in range(1, length)) / length
+
+
+def per_key_divides_by_length(attn):
+    return attn.mean(-2)
+
+
+def per_key_over_rows(attn):
+    length = attn.shape[-1]
+    return attn.sum(-1) / torch.arange(length, 0, -1, dtype=attn.dtype)
+
+
+
+def patch_kv_heads(cache, cache_b, position, heads_from_b):
+    for layer, layer_b, heads in zip(cache.layers, cache_b.layers, heads_from_b):
+        layer.keys[:, heads, position] = layer_b.keys[:, heads, position]
+        layer.values[:, heads, position] = layer_b.values[:, heads, position]
+
+
+def patch_keys_only(cache, cache_b, position, heads_from_b):
+    for layer, layer_b, heads in zip(cache.layers, cache_b.layers, heads_from_b):
+        layer.keys[:, heads, position] = layer_b.keys[:, heads, position]
+
+
+def patch_every_head(cache, cache_b, position, heads_from_b):
+    for layer, layer_b in zip(cache.layers, cache_b.layers):
+        layer.keys[:, :, position] = layer_b.keys[:, :, position]
+        layer.values[:, :, position] = layer_b.values[:, :, position]
+
+
+def patch_every_position(cache, cache_b, position, heads_from_b):
+    for layer, layer_b, heads in zip(cache.layers, cache_b.layers, heads_from_b):
+        layer.keys[:, heads] = layer_b.keys[:, heads]
+        layer.values[:, heads] = layer_b.values[:, heads]
+
+
+def patch_the_wrong_way(cache, cache_b, position, heads_from_b):
+    patch_kv_heads(cache_b, cache, position, heads_from_b)
+
+
 SOLUTIONS = [
     (checks.check_first_token_share, first_token_share),
     (checks.check_first_token_mass_per_head, first_token_mass_per_head),
     (checks.check_importance_score, importance_score),
     (checks.check_sink_rate, sink_rate),
     (checks.check_adds_bos, adds_bos),
+    (checks.check_uniform_importance, uniform_importance),
+    (checks.check_importance_per_key, importance_per_key),
+    (checks.check_patch_kv_heads, patch_kv_heads),
 ]
 
 WRONG_ANSWERS = [
@@ -108,6 +170,15 @@ WRONG_ANSWERS = [
     (checks.check_sink_rate, sink_rate_fixed_threshold, "ignored the eps argument"),
     (checks.check_adds_bos, adds_bos_has_token, "*has* a bos_token"),
     (checks.check_adds_bos, adds_bos_never, "reported as not adding"),
+    (checks.check_uniform_importance, uniform_one_over_t, "returned 1/T"),
+    (checks.check_uniform_importance, uniform_without_query_zero, "left query 0 out"),
+    (checks.check_uniform_importance, uniform_off_by_one, "off by one"),
+    (checks.check_importance_per_key, per_key_divides_by_length, "divided by T for every key"),
+    (checks.check_importance_per_key, per_key_over_rows, "averaged over the keys"),
+    (checks.check_patch_kv_heads, patch_keys_only, "did not patch the values"),
+    (checks.check_patch_kv_heads, patch_every_head, "every key/value head"),
+    (checks.check_patch_kv_heads, patch_every_position, "every position"),
+    (checks.check_patch_kv_heads, patch_the_wrong_way, "changed cache_b"),
 ]
 
 

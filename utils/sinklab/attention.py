@@ -177,3 +177,53 @@ def llama_layer_output(model, hidden_states: torch.Tensor) -> torch.Tensor:
             hidden_states=hidden_states, position_embeddings=(cos, sin), attention_mask=additive_mask[None, None],
         )
     return out
+
+
+# ---------------------------------------------------------------- a hand-built dormant head (Exercise 1.10)
+
+DORMANT_FEATURES = ("is_bos", "is_trigger", "constant", "content_0", "content_1", "content_2", "content_3")
+BOS, TRIGGER, CONSTANT = 0, 1, 2  # feature indices of the toy embeddings
+N_CONTENT = len(DORMANT_FEATURES) - 3
+
+
+def dormant_toy_embeddings(tokens: str, seed: int = 0) -> torch.Tensor:
+    """Toy embeddings [T, 7] for a string of tokens: "B" is BOS, "!" the trigger, any other letter a word.
+
+    Every token has the constant feature 1; BOS has is_bos = 1 and no content; the trigger has
+    is_trigger = 1 and a fixed content vector (its payload); a word has a random content vector of norm ≈ 1.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.zeros(len(tokens), len(DORMANT_FEATURES))
+    x[:, CONSTANT] = 1.0
+    for i, token in enumerate(tokens):
+        if token == "B":
+            x[i, BOS] = 1.0
+        elif token == "!":
+            x[i, TRIGGER] = 1.0
+            x[i, 3:] = torch.tensor([1.0, -1.0, 1.0, -1.0]) / 2
+        else:
+            x[i, 3:] = torch.randn(N_CONTENT, generator=generator) / N_CONTENT**0.5
+    return x
+
+
+def dormant_head_weights(strength: float = 10.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reference W_q, W_k, W_v [7, 2], [7, 2], [7, 4] of a head that attends to the trigger, else to BOS.
+
+    The query is constant (it reads the constant feature); the key scores the trigger above BOS and BOS
+    far above words; the value copies the content features, which BOS does not have (v_BOS = 0).
+    """
+    w_q = torch.zeros(len(DORMANT_FEATURES), 2)
+    w_q[CONSTANT, 0] = strength
+    w_k = torch.zeros(len(DORMANT_FEATURES), 2)
+    w_k[BOS, 0], w_k[TRIGGER, 0] = 1.0, 2.0
+    w_v = torch.zeros(len(DORMANT_FEATURES), N_CONTENT)
+    w_v[3:, :] = torch.eye(N_CONTENT)
+    return w_q, w_k, w_v
+
+
+def head_weights_and_output(
+    x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention weights [T, T] and outputs [T, d_v] of one head with these projections."""
+    weights = attention_weights(x @ w_q, x @ w_k, causal=True)
+    return weights, weights @ (x @ w_v)

@@ -280,3 +280,57 @@ def check_softmax_one(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     _reject_non_finite("softmax_one(large scores)", got, "exp(100) overflows float32 to inf, and inf/inf = NaN. "
                        "Subtract m = max(0, max_j x_j) from every score first; the 1 then becomes exp(−m)")
     compare("softmax_one(large scores)", got, attention.softmax_one(large), mistakes=_softmax_one_mistakes(large))
+
+
+DORMANT_INPUTS = {"no trigger": "Babcdefghij", "trigger at 4": "Babc!defghij", "trigger at 1": "B!abcdefg"}
+
+
+def check_dormant_head(fn: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
+    """Exercise 1.10: fn() -> (W_q, W_k, W_v) of a head that attends to the trigger when one is visible,
+    otherwise to BOS, whose value is ≈ 0 (a dormant head that wakes up on the trigger)."""
+    from sinklab import attention
+
+    name = "dormant_head"
+    weights = fn()
+    if not (isinstance(weights, tuple) and len(weights) == 3 and all(isinstance(w, torch.Tensor) for w in weights)):
+        raise CheckFailed(f"{name}: return a tuple of three tensors (W_q, W_k, W_v).")
+    w_q, w_k, w_v = (w.detach().float() for w in weights)
+    n_features = len(attention.DORMANT_FEATURES)
+    if w_q.ndim != 2 or w_k.ndim != 2 or w_v.ndim != 2 or {w_q.shape[0], w_k.shape[0], w_v.shape[0]} != {n_features}:
+        raise CheckFailed(f"{name}: each matrix must be [{n_features}, d] (one row per embedding feature), got "
+                          f"{tuple(w_q.shape)}, {tuple(w_k.shape)}, {tuple(w_v.shape)}.")
+    if w_q.shape[1] != w_k.shape[1]:
+        raise CheckFailed(f"{name}: W_q and W_k need the same number of columns (q·k is a dot product), got "
+                          f"{w_q.shape[1]} and {w_k.shape[1]}.")
+    for label, tokens in DORMANT_INPUTS.items():
+        x = attention.dormant_toy_embeddings(tokens)
+        attn, _ = attention.head_weights_and_output(x, w_q, w_k, w_v)
+        trigger = tokens.find("!")
+        before = attn[: trigger if trigger > 0 else len(tokens), 0]
+        if before.min() < 0.9:
+            raise CheckFailed(f"{name}: on the input {tokens!r} ({label}) a query with no trigger in view puts only "
+                              f"{before.min():.2f} of its attention on BOS (want ≥ 0.9). BOS's key does not stand "
+                              "out enough: its score must be far above every word's, for every query (make the query "
+                              "read the constant feature, the key read is_bos, and scale them up).")
+        if trigger > 0:
+            on_trigger, on_bos = attn[trigger:, trigger], attn[trigger:, 0]
+            if on_trigger.min() < 0.9:
+                if (on_trigger - on_bos).abs().max() < 0.2:
+                    raise CheckFailed(f"{name}: once the trigger is in view, attention splits between BOS and the "
+                                      "trigger: they get the same score. Give the trigger a larger key score than BOS.")
+                if on_bos.min() > on_trigger.max():
+                    raise CheckFailed(f"{name}: the trigger scores below BOS, so the head never wakes up: queries "
+                                      f"after the trigger still put {on_bos.min():.2f} on BOS.")
+                raise CheckFailed(f"{name}: on {tokens!r} queries after the trigger put only {on_trigger.min():.2f} of "
+                                  "their attention on it (want ≥ 0.9).")
+    x = attention.dormant_toy_embeddings(DORMANT_INPUTS["trigger at 4"])
+    values = (x @ w_v).norm(dim=-1)
+    trigger_value, bos_value = values[4].item(), values[0].item()
+    if trigger_value < 0.1:
+        raise CheckFailed(f"{name}: the trigger's value is ≈ 0 ({trigger_value:.3f}): when the head wakes up it reads "
+                          "nothing. W_v must keep the content features (the trigger's payload).")
+    if bos_value > 0.05 * trigger_value:
+        raise CheckFailed(f"{name}: BOS's value is not ≈ 0 (norm {bos_value:.2f}, the trigger's {trigger_value:.2f}): "
+                          "W_v reads a feature that BOS has (is_bos or the constant one), so the dormant head adds a "
+                          "constant vector — a bias — instead of nothing. Read only the content features.")
+    print(f"✅ {name}: correct.")

@@ -125,3 +125,104 @@ def check_adds_bos(fn: Callable[[object], bool]) -> None:
         raise CheckFailed("adds_bos: a tokenizer whose output starts with bos_token_id was reported as not adding "
                           "one. Compare input_ids[0] with tokenizer.bos_token_id.")
     print("✅ adds_bos: correct.")
+
+
+def check_uniform_importance(fn: Callable[[int], float]) -> None:
+    """Exercise 2.5: fn(T) -> alpha_0 of a causal head that attends uniformly to every visible key, H_T / T."""
+    from sinklab import metrics
+
+    name = "uniform_importance"
+    for length in (4, 10, 64, 1):
+        got = fn(length)
+        if isinstance(got, torch.Tensor):
+            got = got.item() if got.numel() == 1 else float("nan")
+        if not isinstance(got, (int, float)):
+            raise CheckFailed(f"{name}: return a number (a Python float), got {type(got).__name__}.")
+        expected = metrics.uniform_first_token_importance(length).item()
+        if abs(got - expected) < 1e-5:
+            continue
+        harmonic = sum(1 / i for i in range(1, length + 1))
+        mistakes = {
+            "you returned 1/T, the share of the *last* query only; under the causal mask query i sees i + 1 "
+            "keys, so it gives the first token 1/(i + 1) (and query 0 gives it 1)": 1 / length,
+            "you left query 0 out: it sees only key 0 and gives it all its attention (attn[0, 0] = 1), and "
+            "α₀ averages over every query": (harmonic - 1) / (length - 1) if length > 1 else float("nan"),
+            "off by one: query i sees i + 1 keys (itself included), not i": (
+                sum(1 / i for i in range(1, length)) / length),
+            "you summed the shares (H_T) instead of averaging them over the T queries": harmonic,
+        }
+        for mistake, wrong in mistakes.items():
+            if abs(got - wrong) < 1e-5:
+                raise CheckFailed(f"{name}(T={length}): your answer matches a common mistake — {mistake}.")
+        raise CheckFailed(f"{name}(T={length}): expected {expected:.4f}, got {got:.4f}. Open the hint below.")
+    print(f"✅ {name}: correct.")
+
+
+def check_importance_per_key(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Exercise 2.6: fn(attn [layer, head, T, T]) -> Gu's alpha_k for every key k, [layer, head, T]."""
+    from sinklab import metrics
+
+    attn = _causal_attention(1, 2, 3, 9, seed=3)[0]
+    length = attn.shape[-1]
+    expected = torch.stack([metrics.importance_score(attn, k) for k in range(length)], dim=-1)
+    seen_by = torch.arange(length, 0, -1, dtype=attn.dtype)  # key k is seen by T - k queries
+    compare(
+        "importance_per_key",
+        fn(attn.clone()),
+        expected,
+        mistakes={
+            "you divided by T for every key, but key k is seen only by the T − k queries i ≥ k; late keys then "
+            "look unimportant for a reason that is only the causal mask": attn.sum(-2) / length,
+            "you averaged over the keys (each query's row) instead of over the queries (each key's column)":
+                attn.sum(-1) / seen_by,
+            "you divided by the number of queries that *cannot* see key k (k) instead of those that can (T − k)":
+                attn.sum(-2) / torch.arange(length, dtype=attn.dtype).clamp(min=1),
+            "you summed over the queries without dividing": attn.sum(-2),
+        },
+    )
+
+
+def _toy_cache(n_layers: int, n_kv: int, length: int, seed: int):
+    """A stand-in for a transformers cache: `.layers[l].keys` / `.values`, each [1, n_kv, T, d]."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(seed)
+    layers = [SimpleNamespace(keys=torch.randn(1, n_kv, length, 4, generator=g),
+                              values=torch.randn(1, n_kv, length, 4, generator=g)) for _ in range(n_layers)]
+    return SimpleNamespace(layers=layers)
+
+
+def check_patch_kv_heads(fn: Callable[[object, object, int, list[list[int]]], None]) -> None:
+    """Exercise 2.7: fn(cache, cache_b, position, heads_from_b) copies, in each layer l, the keys and values of
+    the key/value heads heads_from_b[l] at `position` from cache_b into cache (in place)."""
+    name = "patch_kv_heads"
+    position, heads_from_b = 2, [[1], [], [0, 2]]
+    cache, cache_b = _toy_cache(3, 3, 5, seed=0), _toy_cache(3, 3, 5, seed=1)
+    original = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+    originals_b = [(layer.keys.clone(), layer.values.clone()) for layer in cache_b.layers]
+    fn(cache, cache_b, position, heads_from_b)
+    for layer_b, (keys_b, values_b) in zip(cache_b.layers, originals_b):
+        if not (torch.equal(layer_b.keys, keys_b) and torch.equal(layer_b.values, values_b)):
+            raise CheckFailed(f"{name}: you changed cache_b. Copy *from* cache_b *into* cache (the run you continue).")
+    problems = []
+    for index, (layer, layer_b, heads, (keys, values)) in enumerate(
+            zip(cache.layers, cache_b.layers, heads_from_b, original)):
+        for kind, got, source, before in (("keys", layer.keys, layer_b.keys, keys),
+                                          ("values", layer.values, layer_b.values, values)):
+            expected = before.clone()
+            expected[:, heads, position] = source[:, heads, position]
+            if torch.equal(got, expected):
+                continue
+            if heads and torch.equal(got, before):
+                problems.append(f"you did not patch the {kind}: a head reads both the key (where to look) and the "
+                                "value (what it brings back) of the changed token")
+            elif torch.equal(got[:, :, position], source[:, :, position]) and len(heads) < got.shape[1]:
+                problems.append("you patched every key/value head of the layer, not only heads_from_b[l]")
+            elif heads and torch.equal(got[:, heads], source[:, heads]):
+                problems.append("you patched every position of the chosen heads; only the changed token's position "
+                                "differs between the runs, and the rest of cache must stay as it is")
+            else:
+                problems.append(f"layer {index}'s {kind} differ from the expected patch")
+    if problems:
+        raise CheckFailed(f"{name}: your answer matches a common mistake — {problems[0]}.")
+    print(f"✅ {name}: correct.")
