@@ -797,6 +797,10 @@ print(f"{model_name}: strongest sink head {top['head']} (α₀ = {top['first-tok
 # the swapped word.
 
 # %%
+import pandas as pd  # noqa: F811 — imported again so that a workshop can run this section right after loading the model
+
+from sinklab import prompts
+
 SWAPS = [(0, " warm", " cold"), (1, " four", " five"), (2, " salt", " milk"), (3, " small", " large")]
 trained_with_bos = tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id  # its tokenizer prepends BOS (chapter 2)
 
