@@ -27,15 +27,19 @@
 #
 # What is a theorem and what is a claim. Dong et al. (2021) and Barbero et al. (2024) prove their
 # statements; we state them as the papers do, derive the simple cases, and test them numerically. Barbero
-# et al. (2025) extend the bounds to many heads; we could not check the exact form of that extension
-# against the paper, so we present it as the paper's claim. Toy results below are asserted; real-model
-# results are reported with the model's name and asserted only where they hold for it.
+# et al. (2025, Theorem 3.2) extend the over-squashing bound to many heads. We have that theorem only from
+# secondary readings (reviews and notebooks built on the paper, not the PDF): it bounds
+# `‖∂v_j^(L)/∂v_i^(0)‖` by `C_max^L` times a sum over causal paths of products of per-layer,
+# head-aggregated weights `ᾱ^(ℓ)`. How `ᾱ` combines the heads and the residual, and what `C_max` contains,
+# we could not see, so we do not teach its exact form. What the paper *draws* from it — deeper models and
+# longer training contexts should have stronger sinks — is a prediction tested by experiments, not part of
+# the theorem. Toy results below are asserted; real-model results are reported with the model's name and
+# asserted only where they hold for it.
 
 # %%
 import math
 
 import torch
-
 from sinklab import plots, theory
 
 # %% [markdown] tags=["core"]
@@ -142,29 +146,73 @@ print("uniform attention without the causal mask: rank one after a single layer,
 #
 # So a sink cannot help by itself. It helps with two more ingredients: a **residual stream** (a layer adds
 # its update to the token, `X ← X + A X W_V`) and a sink whose **value is close to zero** (then the
-# attention spent on it adds nothing). In `theory`, `sink=s` sends a share `s` of every query's attention to
-# such a zero-value slot, so the update becomes `(1 − s)·A X W_V`.
+# attention spent on it adds nothing). In `theory`, `sink=s` sends a **fixed** share `s` of every query's
+# attention to such a zero-value slot, so the update becomes `(1 − s)·A X W_V`. A fixed share is a device
+# for deriving closed forms; in section 2 the sink is a zero-value **key inside the softmax**, whose share
+# each query sets through its own scores, as in a trained model.
 #
-# ### Residual stream and sink: derive the rate for uniform attention
+# ### Exercise 5.4 – Derive the rate for uniform attention with a residual stream and a sink
+#
+# > Difficulty: 🔴🔴🔴⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ≈ 10 minutes
 #
 # Take bidirectional uniform attention, `A X = 1 x̄ᵀ`, a residual stream and a zero-value sink of mass `s`:
-# `X ← X + (1 − s)·1x̄ᵀ`. The residual `R = X − 1x̄ᵀ` does not change, and the mean token is multiplied by
-# `(2 − s)` in every layer. `R` is orthogonal to `1x̄ᵀ` (its columns sum to zero), so after `L` layers
+# `X ← X + (1 − s)·1x̄ᵀ`. Work out on paper what happens to the residual `R = X − 1x̄ᵀ` and to the mean
+# token `x̄` in one layer, then use that `R ⟂ 1x̄ᵀ` (the columns of `R` sum to zero) to write `d_l` after
+# `l` layers. Return `d_0 … d_L`, shape `[L+1]`, for tokens `x` `[T, D]`.
+
+# %%
+def uniform_residual_distance(x: torch.Tensor, sink: float, n_layers: int) -> torch.Tensor:
+    """The closed form of d(X_l), l = 0 … n_layers, for X <- X + (1 − s)·1 x̄ᵀ: [L+1]."""
+    ### BEGIN SOLUTION
+    mean = x.mean(dim=0)
+    residual = (x - mean).norm()  # R never changes: every token gets the same (1 − s)·x̄ added
+    layers = torch.arange(n_layers + 1, dtype=x.dtype)
+    grown_mean = (2 - sink) ** layers * mean.norm()  # x̄ <- x̄ + (1 − s) x̄ = (2 − s) x̄ in every layer
+    return residual / (residual**2 + x.shape[0] * grown_mean**2).sqrt()
+    ### END SOLUTION
+
+
+from sinklab.checks import check_uniform_residual_distance
+
+check_uniform_residual_distance(uniform_residual_distance)
+
+# %% [markdown]
+# <details><summary>Hint (the idea)</summary>
 #
-# $$d_L = \frac{\lVert R \rVert_F}{\sqrt{\lVert R \rVert_F^2 + T\,(2 - s)^{2L} \lVert \bar x \rVert^2}} .$$
+# Every token gets the same vector `(1 − s)·x̄` added, so differences between tokens, and hence `R`, are
+# unchanged; the mean becomes `x̄ + (1 − s)·x̄`. Then `‖X‖_F² = ‖R‖_F² + T‖x̄‖²` (Pythagoras, since `R ⟂ 1x̄ᵀ`).
+# </details>
 #
-# Without the residual stream the collapse takes one layer; with it the collapse is geometric, at rate
+# <details><summary>Hint (the code)</summary>
+#
+# `mean = x.mean(0)`, `residual = (x - mean).norm()`, `layers = torch.arange(n_layers + 1)`; return
+# `residual / (residual**2 + T * (2 - sink) ** (2 * layers) * mean.norm() ** 2).sqrt()`.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ uniform_residual_distance: correct.` If not, the check names the mistake: a growth factor `1 − s` or
+# `2` instead of `2 − s`, a missing factor `T`, or `d_0` left out. Below, your
+# closed form matches the simulated stack to float precision.
+# </details>
+#
+# **Read it right.** The residual `R` **never shrinks**: the tokens do not become more alike in absolute
+# terms. Only the common mean grows, as `(2 − s)^L`, so `d` falls because `1x̄ᵀ` swamps an unchanged `R`.
+# Without the residual stream the collapse takes one layer; with it `d` falls geometrically, at rate
 # `1/(2 − s)`: a stronger sink slows it, and `s = 1` stops it (every layer is the identity).
 
 # %%
 uniform_bidirectional = [theory.uniform_attention(n_tokens, causal=False)] * depth
-residual_norm, mean_token = (x - x.mean(0)).norm(), x.mean(0)
-layers = torch.arange(depth + 1, dtype=torch.float32)
 for sink in (0.0, 0.5, 0.9):
-    measured = rank_one_distance(theory.attention_stack(x, uniform_bidirectional, residual=True, sink=sink))
-    closed_form = residual_norm / (residual_norm**2 + n_tokens * (2 - sink) ** (2 * layers) * mean_token.norm() ** 2).sqrt()
-    torch.testing.assert_close(measured, closed_form)
-    print(f"sink mass {sink}: d after 12 layers = {measured[-1]:.4f} (closed form {closed_form[-1]:.4f})")
+    simulated = theory.attention_stack(x, uniform_bidirectional, residual=True, sink=sink)
+    measured = rank_one_distance(simulated)
+    torch.testing.assert_close(measured, uniform_residual_distance(x, sink, depth))
+    residuals = (simulated - simulated.mean(-2, keepdim=True)).norm(dim=(-2, -1))
+    torch.testing.assert_close(residuals, residuals[0].expand(depth + 1))  # R never shrinks
+    growth = simulated.mean(-2).norm(dim=-1)[1:] / simulated.mean(-2).norm(dim=-1)[:-1]
+    torch.testing.assert_close(growth, torch.full((depth,), 2 - sink))  # the mean grows by (2 − s) per layer
+    print(f"sink mass {sink}: d after 12 layers = {measured[-1]:.4f}; ‖R‖_F stays {residuals[0]:.3f}, "
+          f"the mean grows ×{2 - sink} per layer")
 
 # %% [markdown]
 # Now the same question for a real attention mechanism: `theory.ToyStack` computes each layer's causal
@@ -215,16 +263,17 @@ torch.testing.assert_close(rank_one_distance(theory.attention_stack(x, attns, si
 # **The bound (Barbero et al., 2024, *Transformers need glasses!*, Theorem 5.1).** For a causal
 # transformer with `L` layers,
 #
-# $$\Bigl\lVert \frac{\partial y_n}{\partial v^{(0)}_i} \Bigr\rVert \le C \sum_{k_1 \ge i} \cdots \sum_{k_L \ge k_{L-1}}
-# \bar\alpha^{(L-1)}_{n,k_L} \prod_{\ell} \bar\alpha^{(\ell-1)}_{k_\ell, k_{\ell-1}} \, \bar\alpha^{(0)}_{k_1, i},
+# $$\Bigl\lVert \frac{\partial y_n}{\partial v^{(0)}_i} \Bigr\rVert \le C \sum_{i \le k_1 \le \cdots \le k_{L-1} \le n}
+# \;\prod_{\ell=1}^{L} \bar\alpha^{(\ell-1)}_{k_\ell, k_{\ell-1}}, \qquad k_0 = i,\; k_L = n,
 # \qquad \bar\alpha_{j,i} = \frac{\alpha_{j,i}}{\beta_1} + \delta_{j,i},$$
 #
-# a sum over every causal path `i → k_1 → … → n` of products of attention weights, where the `δ` is the
-# residual path and the constant `C` collects layer norms and the MLPs' Lipschitz constants. Barbero et
-# al. (2025) extend it to many heads: the sensitivity is bounded by `C^L` times a sum over paths of
-# head-aggregated attention weights (the paper's claim; we have not checked its exact form). Read
-# plainly: more layers and longer contexts mean more paths, so more sensitivity; heads that put their
-# weight on a low-value first token shrink the path weights.
+# a sum over every causal path `i = k_0 → k_1 → … → k_L = n` of products of attention weights, **one factor
+# per layer** (layer `ℓ − 1` takes the path from `k_{ℓ−1}` to `k_ℓ`), where the `δ` is the residual path
+# and the constant `C` collects layer norms and the MLPs' Lipschitz constants. Barbero et al. (2025,
+# Theorem 3.2, known to us only from secondary readings) extend it to many heads: a bound `C_max^L` times a
+# sum over the same paths of head-aggregated weights; the exact aggregation we could not check. Read
+# plainly: more layers mean more paths, so more sensitivity; heads that put their weight on a low-value
+# first token shrink the path weights. (What context length does is subtler: see below.)
 #
 # **A case you can prove.** Freeze the attention matrices (the map `x ↦ h^L` is then linear), take
 # `h_{l} = h_{l−1} + A_l h_{l−1} W_l` with `‖W_l‖₂ ≤ 1`. The chain rule gives
@@ -316,28 +365,36 @@ check_path_products(path_products)
 #
 # Run a 6-layer `ToyStack` on 24 tokens and look at the last token (`n = 23`). "Frozen" differentiates the
 # stack with its attention matrices held fixed (`theory.attention_stack`): the linear case of the theorem.
-# "Live" differentiates through the softmax too, as autograd does for a real model. A zero-value sink of
-# mass `s` enters the bound as `(1 − s)·A`.
+# "Live" differentiates through the softmax too, as autograd does for a real model.
+#
+# The sink is now a **zero-value key inside the softmax** (`toy.run(x, sink_logit=b)`,
+# `theory.sink_key_attention`): every query scores it `b` and gives it the share
+# `e^b / (e^b + Σ_j e^{s_ij})`, so queries with strong scores elsewhere give it little and the others much.
+# The attention matrices `toy.run` returns cover the real keys only (rows sum to one minus the sink's share),
+# so they go into the bound as they are.
 
 # %%
-toy_depth, toy_length = 6, 24
+toy_depth, toy_length, sink_score = 6, 24, 4.0
 last = toy_length - 1
 toy = theory.toy_stack(toy_depth, d_model)
 tokens = theory.toy_tokens(toy_length, d_model)
 live_maps = {}
-for sink in (0.0, 0.9):
-    _, attns = toy.run(tokens, sink=sink)
-    live = jacobian_norm_map(lambda t: toy.run(t, sink=sink)[0], tokens, last)
-    frozen = jacobian_norm_map(lambda t: theory.attention_stack(t, attns, residual=True, sink=sink, w_v=toy.w_v), tokens, last)
-    bound = math.sqrt(d_model) * path_products((1 - sink) * attns)[:, last]
+for sink_logit in (None, sink_score):
+    _, attns = toy.run(tokens, sink_logit=sink_logit)
+    live = jacobian_norm_map(lambda t: toy.run(t, sink_logit=sink_logit)[0], tokens, last)
+    frozen = jacobian_norm_map(lambda t: theory.attention_stack(t, attns, residual=True, w_v=toy.w_v), tokens, last)
+    bound = math.sqrt(d_model) * path_products(attns)[:, last]
     assert torch.all(frozen <= bound + 1e-5), "the theorem: frozen-attention sensitivity never exceeds the bound"
-    live_maps[sink] = live
-    print(f"sink {sink}: sensitivity of token {last} to the other tokens after {toy_depth} layers — "
-          f"live {live[-1, :-1].sum():.2f}, frozen {frozen[-1, :-1].sum():.2f}, bound {bound[-1, :-1].sum():.2f}")
-assert live_maps[0.9][-1, :-1].sum() < 0.2 * live_maps[0.0][-1, :-1].sum(), "a sink cuts the mixing"
-assert (live_maps[0.0][2:, :-1].argmax(-1) == 0).all(), "from layer 2 on, the first token is the top source"
+    live_maps[sink_logit] = live
+    share = 1 - attns.sum(-1)  # [L, T]: what each query gave the sink key
+    print(f"sink key score {sink_logit}: its share per query {share.min():.2f} … {share.max():.2f}; sensitivity of token "
+          f"{last} to the others after {toy_depth} layers — live {live[-1, :-1].sum():.2f}, "
+          f"frozen {frozen[-1, :-1].sum():.2f}, bound {bound[-1, :-1].sum():.2f}")
+assert share.max() - share.min() > 0.2, "inside the softmax the sink's share varies from query to query"
+assert live_maps[sink_score][-1, :-1].sum() < 0.5 * live_maps[None][-1, :-1].sum(), "the sink key cuts the mixing"
+assert (live_maps[None][2:, :-1].argmax(-1) == 0).all(), "from layer 2 on, the first token is the top source"
 
-plots.lines({f"layer {layer}": row[:-1].log10().tolist() for layer, row in enumerate(live_maps[0.0]) if layer},
+plots.lines({f"layer {layer}": row[:-1].log10().tolist() for layer, row in enumerate(live_maps[None]) if layer},
             x_title="source position i", y_title=f"log₁₀ ‖∂h_{last}/∂x_i‖",
             title=f"ToyStack, no sink: the Jacobian norm map of token {last} (one line per layer)")
 
@@ -352,43 +409,75 @@ plots.lines({f"layer {layer}": row[:-1].log10().tolist() for layer, row in enume
 #
 # ### Depth and context length
 #
-# The bound says more paths mean more sensitivity. Measure the live sensitivity of the last token to the
-# rest of its context, `Σ_{i<n} ‖∂h^L_n/∂x_i‖_F`, on a grid of depths and context lengths, with and without a
-# sink of mass 0.9.
+# "More layers and longer contexts mean more paths" is only half right. Count the bound's total first.
+# Every row of `A + I` sums to 2 (attention rows sum to one, the residual adds one), so every row of
+# `P_L = (A_L + I) ⋯ (A_1 + I)` sums to `2^L`, **whatever the context length**:
+#
+# $$\sum_{i \le n} P_L[n, i] = 2^L, \qquad \text{so the bound's sensitivity to the context is } 2^L - P_L[n, n].$$
+#
+# More tokens mean more paths, but the same total weight spread over them. Length enters the total only
+# through the self-term `P_L[n, n] ≥ 1`, the weight of paths that stay on token `n`; for uniform attention
+# `P_L[n, n] = (1 + 1/(n+1))^L`, so at `L = 4` the context part goes from 14.40 (`T = 8`) to 14.94
+# (`T = 64`) and saturates at `2^4 − 1 = 15`. The cell asserts both identities.
 
 # %%
 import pandas as pd
 
+for length in (8, 16, 64, 256):
+    uniform_products = path_products(torch.stack([theory.uniform_attention(length)] * 4))[-1]  # L = 4
+    torch.testing.assert_close(uniform_products.sum(-1), torch.full((length,), 2.0**4))  # every row sums to 2^L
+    self_term = (1 + 1 / length) ** 4
+    context_part = uniform_products[-1, :-1].sum().item()
+    assert abs(context_part - (2**4 - self_term)) < 1e-4
+    print(f"uniform attention, L = 4, T = {length:>3}: bound's context part 2^L − P_L[n, n] = {context_part:.2f}")
+_, live_attns = theory.toy_stack(8, d_model).run(theory.toy_tokens(64, d_model))
+torch.testing.assert_close(path_products(live_attns).sum(-1)[-1], torch.full((64,), 2.0**8))  # any attention
+
+# %% [markdown]
+# Now measure the live sensitivity of the last token to the rest of its context,
+# `Σ_{i<n} ‖∂h^L_n/∂x_i‖_F`, on a grid of depths and context lengths, without a sink and with the sink key
+# of score 4, and record the sink key's mean share.
+
+# %%
 rows = []
 for length in (8, 16, 32, 64):
     context = theory.toy_tokens(length, d_model)
     for stack_depth in (1, 2, 4, 8):
         stack = theory.toy_stack(stack_depth, d_model)
-        for sink in (0.0, 0.9):
-            sensitivity = jacobian_norm_map(lambda t: stack.run(t, sink=sink)[0], context, length - 1)[-1]
-            rows.append({"context": length, "depth": stack_depth, "sink": sink,
-                         "sensitivity to the context": sensitivity[:-1].sum().item()})
-grid = pd.DataFrame(rows).pivot_table(index=["sink", "depth"], columns="context", values="sensitivity to the context")
+        for sink_logit in (None, sink_score):
+            sensitivity = jacobian_norm_map(lambda t: stack.run(t, sink_logit=sink_logit)[0], context, length - 1)[-1]
+            share = 1 - stack.run(context, sink_logit=sink_logit)[1].sum(-1).mean()
+            rows.append({"context": length, "depth": stack_depth, "sink": "none" if sink_logit is None else "key",
+                         "sensitivity to the context": sensitivity[:-1].sum().item(), "sink share": share.item()})
+measurements = pd.DataFrame(rows)
+grid = measurements.pivot_table(index=["sink", "depth"], columns="context", values="sensitivity to the context")
 grid.round(2)
 
 # %%
-for sink in (0.0, 0.9):
+for sink in ("none", "key"):
     table = grid.loc[sink].to_numpy()
     assert (table[1:] > table[:-1]).all(), "sensitivity grows with depth at every context length"
-    assert (table[:, 1:] > table[:, :-1]).all(), "sensitivity grows with context length at every depth"
-ratio = (grid.loc[0.0] / grid.loc[0.9]).to_numpy()  # [depth, context]: how much the sink cuts the sensitivity
-assert abs(ratio[0] - 10).max() < 1e-3, "one layer: the whole update is scaled by 1 − s = 0.1"
-assert (ratio[1:] > ratio[:-1]).all(), "deeper stacks: paths with more attention steps, each one scaled by 0.1"
-print(f"toy model: sensitivity grows with depth and context length; the sink cuts it {ratio[0, 0]:.0f}× at depth 1, "
-      f"{ratio[-1].min():.0f}× or more at depth 8")
+shares = measurements[measurements["sink"] == "key"].groupby("context")["sink share"].mean()
+assert (shares.diff().dropna() < 0).all(), "a sink key with a fixed score loses share as the context grows"
+assert (grid.loc["key"] < grid.loc["none"]).to_numpy().all(), "the sink key cuts the sensitivity everywhere"
+print("mean share of the sink key by context length:", shares.round(2).to_dict())
+print("no sink, depth 4: sensitivity by context length", grid.loc[("none", 4)].round(2).to_dict())
 
 # %% [markdown]
-# Depth multiplies the number of paths (every layer adds a residual-or-attention choice); context length
-# adds sources. The growth with context is slow here — each weight `A[n, i]` shrinks as `1/n` — but it is
-# there, and in an LLM with thousands of tokens and dozens of layers it adds up. A sink of mass 0.9 scales
-# every attention step of a path by 0.1: exactly 10× less sensitivity after one layer, and more after
-# several, because long paths take several attention steps. That is the "slower mixing" of Barbero et al.
-# (2025).
+# Depth multiplies the number of paths and doubles the bound's total per layer (`2^L`): the sensitivity
+# grows with depth at every length (asserted). Context length is different. The bound's total is fixed at
+# `2^L`, so a longer context does not add sensitivity to the bound — it only lets the self-term shrink,
+# which saturates fast. Without a sink, the toy's measured sensitivity still creeps up with `T`; that
+# comes from the shrinking self-weight `A[n, n] ≈ 1/n` (less of the token's own copy in every average) and
+# from the softmax derivative (differentiating through the scores adds terms the frozen bound does not
+# have), not from "more sources". Read the rows above rather than a rule.
+#
+# The sink key shows something the fixed share hid: with a **fixed score**, its share falls as the
+# context grows (more keys compete in the softmax; asserted above), so the sensitivity grows with `T`
+# much faster, in relative terms, with the sink than without. To keep mixing down at long contexts a head must score its sink
+# higher. That is one reading of why Barbero et al. (2025) find stronger sinks in models **trained** on
+# longer contexts (their Fig. 5, from secondary readings; no exact numbers) — a plausible link, not
+# something this toy proves.
 #
 # ### The real LM: measured map and the bound's shape
 #
@@ -412,25 +501,46 @@ print(f"{model_name}: {n_layers} layers × {n_heads} heads, hidden size {hidden_
 checked_model = profile.name == "ci"
 
 # %% [markdown]
-# The Jacobian of the whole residual stream has `(L+1)·D·T·D` entries, so we cap the number of tokens to
-# keep it under ~256 MB (on `ci` that is the profile's full `seq_len`).
+# **What the Jacobian costs.** The exact map needs one backward pass per output feature (`D` of them) and
+# mapped block, through the model on `T` tokens. On `ci` (a tiny model) we compute it exactly, every block,
+# over the profile's whole `seq_len`. For a GPT-2-small-sized model (`D = 768`) one exact block over 48
+# tokens took ≈ 90 s on 2 CPU cores (measured, random weights), too slow for a lab. So on larger profiles
+# we map blocks 1, L/2 and L over 48 tokens with `theory.jacobian_norm_estimate`: for a Gaussian vector
+# `v`, `E‖vᵀ ∂h/∂x_i‖² = ‖∂h/∂x_i‖_F²`, so 64 random backward passes per block estimate every entry
+# (relative error of a squared entry ≈ √(2/64) ≈ 18 %). Each rank correlation below then has 47 points, not
+# 7. The cell prints how long it took, and on `ci` how well the estimate ranks the tokens like the exact map.
 
 # %%
+import time
+
 from sinklab import prompts
 
-jacobian_tokens = max(8, min(profile.seq_len, 2**28 // (4 * (n_layers + 1) * hidden_size**2)))
+every_block = profile.name == "ci" or n_layers <= 4
+mapped = list(range(n_layers + 1)) if every_block else sorted({0, 1, n_layers // 2, n_layers})  # 0 = embeddings
+jacobian_tokens = profile.seq_len if every_block else min(profile.seq_len, 48)
 ids = tokenizer(prompts.NATURAL[0])["input_ids"][:jacobian_tokens]
 n = len(ids) - 1  # the token whose sensitivity we map
 embeds = model.get_input_embeddings()(torch.tensor(ids, device=model.device)).detach()
-lm_map = jacobian_norm_map(lambda e: theory.residual_stream(model, inputs_embeds=e), embeds, n).cpu()  # [L+1, T]
+start = time.perf_counter()
+if every_block:
+    lm_map = jacobian_norm_map(lambda e: theory.residual_stream(model, inputs_embeds=e)[mapped], embeds, n).cpu()
+else:
+    lm_map = theory.jacobian_norm_estimate(lambda e: theory.residual_stream(model, inputs_embeds=e)[mapped], embeds, n)
+print(f"{model_name}: Jacobian norm map ({'exact' if every_block else 'estimated, 64 probes'}) of {len(mapped) - 1} "
+      f"blocks over {len(ids)} tokens in {time.perf_counter() - start:.1f} s")
+if every_block:  # validate the estimator where the exact map is cheap: the last block, 32 probes
+    estimate = theory.jacobian_norm_estimate(lambda e: theory.residual_stream(model, inputs_embeds=e)[-1:], embeds, n, 32)
+    estimate_correlation = theory.rank_correlation(estimate[0, :n], lm_map[-1, :n])
+    print(f"the 32-probe estimate ranks the source tokens like the exact map: rank correlation {estimate_correlation:+.2f}")
+    assert estimate_correlation > 0.8, "the random-probe estimate orders the tokens like the exact Jacobian"
 patterns = measure.attention_patterns(model, torch.tensor([ids], device=model.device))[0].cpu()  # [L, H, T, T]
-lm_bound = path_products(patterns.mean(dim=1))[:, n]  # heads averaged: the shape of the bound, [L+1, T]
-lm_correlation = [theory.rank_correlation(lm_map[layer, :n].log(), lm_bound[layer, :n].log()) for layer in range(1, n_layers + 1)]
-lm_context = lm_map[:, :n].sum(-1)  # sensitivity of token n to the rest of its context, per layer
-for layer in range(1, n_layers + 1):
-    print(f"{model_name}, after block {layer}: sensitivity to the context {lm_context[layer]:.1f}, "
-          f"to itself {lm_map[layer, n]:.1f}; rank correlation with the bound's shape {lm_correlation[layer - 1]:+.2f}")
-plots.lines({f"after block {layer}": lm_map[layer, :n].log10().tolist() for layer in range(1, n_layers + 1)},
+lm_bound = path_products(patterns.mean(dim=1))[mapped, n]  # heads averaged: the shape of the bound
+lm_correlation = [theory.rank_correlation(lm_map[k, :n].log(), lm_bound[k, :n].log()) for k in range(1, len(mapped))]
+lm_context = lm_map[:, :n].sum(-1)  # sensitivity of token n to the rest of its context, per mapped block
+for k, block in enumerate(mapped[1:], start=1):
+    print(f"{model_name}, after block {block}: sensitivity to the context {lm_context[k]:.1f}, "
+          f"to itself {lm_map[k, n]:.1f}; rank correlation with the bound's shape {lm_correlation[k - 1]:+.2f}")
+plots.lines({f"after block {block}": lm_map[k, :n].log10().tolist() for k, block in enumerate(mapped) if block},
             x_title="source position i", y_title=f"log₁₀ ‖∂h_{n}/∂x_i‖",
             title=f"{model_name}: the Jacobian norm map of token {n} (one line per block)")
 
@@ -444,7 +554,7 @@ plots.lines({name: (values / values.max()).log10().tolist() for name, values in 
 if checked_model:
     assert min(lm_correlation) > 0, "the bound's shape ranks the source tokens like the measured Jacobian"
     assert (lm_context[2:] > lm_context[1:-1]).all(), "the sensitivity to the context grows with depth"
-print(f"{model_name}: sensitivity of token {n} to its context grows from {lm_context[1]:.0f} after block 1 to "
+print(f"{model_name}: sensitivity of token {n} to its context goes from {lm_context[1]:.0f} after block 1 to "
       f"{lm_context[-1]:.0f} after block {n_layers}; rank correlation with the bound's shape "
       f"{min(lm_correlation):+.2f} … {max(lm_correlation):+.2f}")
 
@@ -478,7 +588,46 @@ print(f"{model_name}: sensitivity of token {n} to its context grows from {lm_con
 # uniform attention layer with no positions. The last token's output is the mean, `o_n = (S + n t)/(p + n)`,
 # so
 #
-# $$o_{n+1} - o_n = \frac{p\,t - S}{(p + n)(p + n + 1)} \quad\Longrightarrow\quad \lVert o_{n+1} - o_n \rVert = O(1/n^2).$$
+# $$o_{n+1} - o_n = ? \quad\Longrightarrow\quad \lVert o_{n+1} - o_n \rVert = O(1/n^2).$$
+#
+# ### Exercise 5.5 – Derive the gap between n and n + 1 copies
+#
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ≈ 8 minutes
+#
+# Subtract `o_n = (S + n t)/(p + n)` from `o_{n+1}` over a common denominator and return the vector
+# `o_{n+1} − o_n`, shape `[D]`, for `prefix` `[p, D]`, the repeated token `repeated` `[D]` and `n_copies`.
+
+# %%
+def repeat_gap(prefix: torch.Tensor, repeated: torch.Tensor, n_copies: int) -> torch.Tensor:
+    """o_{n+1} − o_n for one uniform causal layer on prefix + n_copies × repeated: [D]."""
+    ### BEGIN SOLUTION
+    p, prefix_sum = prefix.shape[0], prefix.sum(0)
+    # (S + (n+1)t)(p+n) − (S + nt)(p+n+1) = p·t − S
+    return (p * repeated - prefix_sum) / ((p + n_copies) * (p + n_copies + 1))
+    ### END SOLUTION
+
+
+from sinklab.checks import check_repeat_gap
+
+check_repeat_gap(repeat_gap)
+
+# %% [markdown]
+# <details><summary>Hint (the idea)</summary>
+#
+# The numerator `(S + (n+1)t)(p+n) − (S + nt)(p+n+1)` simplifies: the `S·n`, `n·t·p` and `n²t` terms cancel.
+# </details>
+#
+# <details><summary>Hint (the code)</summary>
+#
+# `p, S = prefix.shape[0], prefix.sum(0)`; return `(p * repeated - S) / ((p + n_copies) * (p + n_copies + 1))`.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ repeat_gap: correct.` If not, the check names the mistake: the sign flipped (`o_n − o_{n+1}`), a
+# squared denominator `(p + n)²`, `n` in place of `p + n`, or the norm instead of the vector. Below, your
+# formula matches the simulated layer in float64.
+# </details>
 
 # %%
 prefix_tokens, repeated = theory.toy_tokens(4, d_model, seed=2), theory.toy_tokens(1, d_model, seed=3)[0]
@@ -490,10 +639,9 @@ def last_output(n_copies: int, dtype=torch.float32) -> torch.Tensor:
     return (theory.uniform_attention(len(sequence)).to(dtype) @ sequence)[-1]
 
 
-p, prefix_sum = len(prefix_tokens), prefix_tokens.double().sum(0)
 for n_copies in (1, 10, 100, 1000):
     gap = (last_output(n_copies + 1, torch.float64) - last_output(n_copies, torch.float64)).norm()
-    derived = (p * repeated.double() - prefix_sum).norm() / ((p + n_copies) * (p + n_copies + 1))
+    derived = repeat_gap(prefix_tokens.double(), repeated.double(), n_copies).norm()
     torch.testing.assert_close(gap, derived)  # float64: the subtraction of two close outputs stays exact enough
     print(f"n = {n_copies:>4}: ‖o_(n+1) − o_n‖ = {gap:.2e} (derived {derived:.2e})")
 bf16_equal = next(k for k in range(1, 4096) if torch.equal(last_output(k + 1, torch.bfloat16), last_output(k, torch.bfloat16)))
@@ -649,6 +797,10 @@ print(f"{model_name}: strongest sink head {top['head']} (α₀ = {top['first-tok
 # the swapped word.
 
 # %%
+import pandas as pd  # noqa: F811 — imported again so that a workshop can run this section right after loading the model
+
+from sinklab import prompts
+
 SWAPS = [(0, " warm", " cold"), (1, " four", " five"), (2, " salt", " milk"), (3, " small", " large")]
 trained_with_bos = tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id  # its tokenizer prepends BOS (chapter 2)
 
@@ -713,6 +865,44 @@ else:
     print(f"{model_name} was not trained with a BOS token: Barbero et al.'s prediction is about models that were")
 
 # %% [markdown]
+# ### Rank collapse in the real LM, with and without BOS
+#
+# Section 1 measured rank collapse on toys only. Here is the real LM: the distance to rank one of its
+# residual stream, `d(h^l)`, block by block, over the same text tokens with BOS in front and without. The
+# BOS position itself is left out of `d` (its state is often far larger than the others', chapter 3's
+# massive activations, and would dominate `‖X‖_F`), so both rows measure the same tokens.
+
+# %%
+collapse_by_bos = {}
+for bos in (True, False) if tokenizer.bos_token_id is not None else (False,):
+    distances = []
+    for text in prompts.NATURAL[:4]:
+        text_ids = tokenizer(text, add_special_tokens=False)["input_ids"][: profile.seq_len]
+        stream = theory.residual_stream(model, [tokenizer.bos_token_id, *text_ids] if bos else text_ids).float()
+        distances.append(rank_one_distance(stream[:, 1:] if bos else stream))  # [L+1]: the text tokens only
+    collapse_by_bos["with BOS" if bos else "without BOS"] = torch.stack(distances).mean(0)
+rank_table = pd.DataFrame({k: v.tolist() for k, v in collapse_by_bos.items()},
+                          index=pd.Index(range(n_layers + 1), name="block (0 = embeddings)"))
+assert all(((0 <= d) & (d <= 1)).all() for d in collapse_by_bos.values()), "d is a ratio of norms in [0, 1]"
+for name, d in collapse_by_bos.items():
+    print(f"{model_name}, {name}: distance to rank one {d[0]:.3f} (embeddings) → {d[-1]:.3f} (last block), "
+          f"smallest {d.min():.3f} after block {d.argmin().item()}")
+if checked_model and trained_with_bos:
+    assert collapse_by_bos["without BOS"][-1] < collapse_by_bos["with BOS"][-1], "without BOS the tokens end more alike"
+rank_table.round(3)
+
+# %% [markdown]
+# *Interpret it:* does the real LM collapse like the toy stacks? Does removing BOS make the text tokens more
+# alike (a smaller `d`), as more mixing would? Keep in mind what the toy left out: MLPs and LayerNorms
+# counteract collapse (Dong et al., 2021), and the numbers come from one small model and four prompts.
+#
+# <details><summary>Answer</summary>Read the printed numbers, not a rule: a trained LM does not drive `d`
+# towards zero the way a pure attention stack does, because its residual stream and MLPs keep the tokens
+# apart. A smaller `d` without BOS than with it, at the later blocks, is the direction the over-mixing
+# argument predicts; a gap of a few hundredths on one small model is a hint, not evidence, and the removal
+# also takes the input out of distribution (next question).</details>
+
+# %% [markdown]
 # *Interpret it:* removing BOS does two things at once to a model trained with it: the sink loses its
 # token, and the input leaves the training distribution. Which of the two do the measurements speak to?
 #
@@ -758,11 +948,13 @@ print(f"share of the last token's sensitivity from the other tokens: depth 1 {sh
 # - Pure attention averages tokens; stacks of it collapse to rank one, and under the causal mask onto the
 #   **first token**. A head that copies the first token's value into everyone mixes the most.
 # - A residual stream plus a sink with a **near-zero value** turns attention into an approximate no-op:
-#   for uniform attention the collapse rate becomes `1/(2 − s)` instead of one layer; in the toy model a
-#   stronger sink slows it (asserted for s = 0, 0.5 and 0.9).
+#   for uniform attention the residual `R` never shrinks and the mean grows as `(2 − s)^L`, so `d` falls at
+#   rate `1/(2 − s)` instead of in one layer; in the toy model a stronger sink slows it (s = 0, 0.5, 0.9).
 # - Over-squashing: `‖∂h_n/∂x_i‖` is bounded by sums over causal paths of products of attention weights
-#   (Barbero et al., 2024); we proved the linear case and checked it numerically. Sensitivity to the
-#   context grows with depth and context length; a sink of mass `s` scales every attention step by `1 − s`.
+#   (Barbero et al., 2024); we proved the linear case and checked it numerically. Every row of `P_L` sums to
+#   `2^L` for any context length, so the bound grows with depth, and with length only through its
+#   self-term. A zero-value sink key inside the softmax cuts the sensitivity; with a fixed score its share
+#   falls as the context grows.
 # - Representational collapse: one more copy of a repeated token changes the last representation by
 #   `O(1/n²)` in one uniform layer; in bf16 the two become identical at a finite `n`.
 # - In the real LM we measured the same quantities and report them with the model's name; the claims
@@ -799,8 +991,10 @@ print(f"share of the last token's sensitivity from the other tokens: depth 1 {sh
 #
 # <details><summary>(a) the Jacobian norm map</summary>❌ You differentiated one scalar, the sum of the
 # features: that is the sum of the Jacobian's rows, which can cancel.</details>
-# <details><summary>(b) a vector-Jacobian product with a vector of ones</summary>✅ A lower bound at
-# best; the map needs every output feature (e.g. `torch.autograd.functional.jacobian`).</details>
+# <details><summary>(b) a vector-Jacobian product with a vector of ones, ‖1ᵀJ‖</summary>✅ Not the map, and
+# not even a bound on it: ‖1ᵀJ‖ can exceed ‖J‖_F (for the all-ones 4 × 3 J, 6.93 vs 3.46). What holds is
+# ‖1ᵀJ‖/√D′ ≤ ‖J‖₂ ≤ ‖J‖_F, D′ the number of output features. The map needs every output feature (e.g.
+# `torch.autograd.functional.jacobian`).</details>
 #
 # **5. A head puts 95 % of its attention on ⟨bos⟩, whose value has a large norm. Is it a no-op?**
 #

@@ -6,11 +6,9 @@ own mistake list, so a test fails if a check stops recognising a mistake it clai
 
 import pytest
 import torch
-
+from check_matrix import check_matrix
 from sinklab import checks, theory
 from sinklab.checks import CheckFailed
-
-from check_matrix import check_matrix
 
 # ---------------------------------------------------------------- wrong answers, as a learner writes them
 
@@ -86,12 +84,54 @@ def path_products_without_the_input(attns, residual=True):
     return theory.path_products(attns, residual)[1:]
 
 
+def residual_distance_shrinking_by_one_minus_s(x, sink, n_layers):
+    mean, residual = x.mean(0), (x - x.mean(0)).norm()
+    growth = (1 - sink) ** torch.arange(n_layers + 1)
+    return residual / (residual**2 + x.shape[0] * growth**2 * mean.norm() ** 2).sqrt()
+
+
+def residual_distance_doubling(x, sink, n_layers):
+    mean, residual = x.mean(0), (x - x.mean(0)).norm()
+    growth = 2.0 ** torch.arange(n_layers + 1)
+    return residual / (residual**2 + x.shape[0] * growth**2 * mean.norm() ** 2).sqrt()
+
+
+def residual_distance_without_t(x, sink, n_layers):
+    mean, residual = x.mean(0), (x - x.mean(0)).norm()
+    growth = (2 - sink) ** torch.arange(n_layers + 1)
+    return residual / (residual**2 + growth**2 * mean.norm() ** 2).sqrt()
+
+
+def residual_distance_from_layer_one(x, sink, n_layers):
+    return theory.uniform_residual_distance(x, sink, n_layers)[1:]
+
+
+def gap_flipped(prefix, repeated, n):
+    p = len(prefix)
+    return (prefix.sum(0) - p * repeated) / ((p + n) * (p + n + 1))
+
+
+def gap_squared_denominator(prefix, repeated, n):
+    p = len(prefix)
+    return (p * repeated - prefix.sum(0)) / (p + n) ** 2
+
+
+def gap_forgets_the_prefix_count(prefix, repeated, n):
+    return (len(prefix) * repeated - prefix.sum(0)) / (n * (n + 1))
+
+
+def gap_norm_only(prefix, repeated, n):
+    return theory.repeat_gap(prefix, repeated, n).norm()
+
+
 # ---------------------------------------------------------------- the matrix
 
 SOLUTIONS = [
     (checks.check_rank_one_distance, theory.rank_one_distance),
     (checks.check_jacobian_norm_map, theory.jacobian_norm_map),
     (checks.check_path_products, theory.path_products),
+    (checks.check_uniform_residual_distance, theory.uniform_residual_distance),
+    (checks.check_repeat_gap, theory.repeat_gap),
 ]
 
 WRONG_ANSWERS = [
@@ -110,6 +150,14 @@ WRONG_ANSWERS = [
     (checks.check_path_products, path_products_without_the_input, "P_0 = I is missing"),
     (checks.check_path_products, lambda attns, residual=True: theory.path_products(attns, True),
      "added the identity although residual=False"),
+    (checks.check_uniform_residual_distance, residual_distance_shrinking_by_one_minus_s, "grows by (1 − s)"),
+    (checks.check_uniform_residual_distance, residual_distance_doubling, "grows by 2 per layer"),
+    (checks.check_uniform_residual_distance, residual_distance_without_t, "factor T is missing"),
+    (checks.check_uniform_residual_distance, residual_distance_from_layer_one, "d_0 (before any layer) is missing"),
+    (checks.check_repeat_gap, gap_flipped, "sign is flipped"),
+    (checks.check_repeat_gap, gap_squared_denominator, "(p + n)²"),
+    (checks.check_repeat_gap, gap_forgets_the_prefix_count, "prefix counts too"),
+    (checks.check_repeat_gap, gap_norm_only, "one number"),
 ]
 
 

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from sinklab import theory
 
 T, D = 8, 6
@@ -206,3 +205,49 @@ def test_rank_correlation_sees_only_the_order():
     a = torch.tensor([0.1, 3.0, 2.0, 5.0])
     assert theory.rank_correlation(a, a.exp()) == pytest.approx(1.0)
     assert theory.rank_correlation(a, -a) == pytest.approx(-1.0)
+
+
+def test_sink_key_attention_gives_each_query_its_own_share():
+    scores = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+    weights = theory.sink_key_attention(scores, 1.0)
+    share = 1 - weights.sum(-1)
+    causal = scores.masked_fill(~torch.ones(6, 6, dtype=torch.bool).tril(), float("-inf"))
+    expected = torch.e / (torch.e + causal.exp().sum(-1))
+    torch.testing.assert_close(share, expected)
+    assert share.max() - share.min() > 0.05
+    assert torch.all(weights.triu(1) == 0)
+
+
+def test_toy_stack_refuses_two_kinds_of_sink_at_once():
+    from sinklab.errors import SinklabError
+
+    with pytest.raises(SinklabError, match="not both"):
+        theory.toy_stack(1).run(theory.toy_tokens(3), sink=0.5, sink_logit=1.0)
+
+
+def test_path_product_rows_sum_to_two_to_the_l():
+    _, attns = theory.toy_stack(5).run(theory.toy_tokens(9))
+    torch.testing.assert_close(theory.path_products(attns)[-1].sum(-1), torch.full((9,), 32.0))
+
+
+def test_closed_forms_match_the_simulations():
+    x = theory.toy_tokens(6, 4)
+    stack = theory.attention_stack(x, [theory.uniform_attention(6, causal=False)] * 3, residual=True, sink=0.4)
+    torch.testing.assert_close(theory.rank_one_distance(stack), theory.uniform_residual_distance(x, 0.4, 3))
+    prefix, t = theory.toy_tokens(3, 4, seed=5).double(), theory.toy_tokens(1, 4, seed=6)[0].double()
+
+    def last(n):
+        seq = torch.cat([prefix, t.expand(n, 4)])
+        return (theory.uniform_attention(len(seq)).double() @ seq)[-1]
+
+    torch.testing.assert_close(last(8) - last(7), theory.repeat_gap(prefix, t, 7))
+
+
+def test_jacobian_norm_estimate_converges_to_the_exact_map():
+    stack, x = theory.toy_stack(2, 8), theory.toy_tokens(6, 8)
+    layers_fn = lambda t: stack.run(t, sink_logit=1.0)[0]
+    exact = theory.jacobian_norm_map(layers_fn, x, 5)
+    estimate = theory.jacobian_norm_estimate(layers_fn, x, 5, n_probes=4096)
+    torch.testing.assert_close(estimate, exact, rtol=0.06, atol=1e-6)
+    with pytest.raises(theory.SinklabError, match="n_probes"):
+        theory.jacobian_norm_estimate(layers_fn, x, 5, n_probes=0)

@@ -18,6 +18,10 @@ The toy model is attention-only and causal. A layer maps tokens x [T, D] to
 where A [T, T] is a causal attention matrix (rows sum to one) and a fraction `sink` of every query's
 attention goes to a **sink slot whose value is zero**, like a <bos> token with a near-zero value.
 With A fixed the map is linear in x; `ToyStack` recomputes A from x in every layer, as a transformer does.
+
+A fixed share is a teaching device, not a mechanism. `ToyStack.run(x, sink_logit=b)` is the mechanism:
+a **zero-value sink key inside the softmax**, with score b for every query, so each query's share
+exp(b) / (exp(b) + Σ_j exp(s_ij)) depends on its own scores (`sink_key_attention`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,20 @@ def first_token_attention(attn: torch.Tensor, mass: float) -> torch.Tensor:
     return (1 - mass) * attn + mass * onto_first
 
 
+def sink_key_attention(scores: torch.Tensor, sink_logit: float, causal: bool = True) -> torch.Tensor:
+    """Softmax over the real keys plus one extra **zero-value sink key** with score `sink_logit`: [..., T, T].
+
+    scores [..., T, T] are query-key logits. The returned weights cover the real keys only, so row i sums
+    to 1 − share_i, share_i = exp(b) / (exp(b) + Σ_j exp(s_ij)) being what the sink key took: a query with
+    large scores elsewhere gives the sink little, one with small scores gives it much (the share varies
+    per query, as in a trained sink head). The sink's value is zero, so its weight adds nothing.
+    """
+    if causal:
+        scores = scores.masked_fill(~attention.causal_mask(scores.shape[-1]), float("-inf"))
+    sink_column = torch.full_like(scores[..., :1], float(sink_logit))
+    return torch.softmax(torch.cat([sink_column, scores], dim=-1), dim=-1)[..., 1:]
+
+
 def layer_update(x: torch.Tensor, attn: torch.Tensor, w_v: torch.Tensor | None, residual: bool, sink: float) -> torch.Tensor:
     """One attention-only layer: [x +] (1 − sink) · attn @ x @ w_v (w_v None: the identity). x: [..., T, D]."""
     mixed = attn @ x if w_v is None else attn @ x @ w_v
@@ -103,12 +121,25 @@ class ToyStack:
     w_k: torch.Tensor
     w_v: torch.Tensor
 
-    def run(self, x: torch.Tensor, sink: float = 0.0, residual: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokens x [T, D] -> (hidden states [L+1, T, D], attention matrices [L, T, T])."""
+    def run(
+        self, x: torch.Tensor, sink: float = 0.0, residual: bool = True, sink_logit: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens x [T, D] -> (hidden states [L+1, T, D], attention matrices [L, T, T]).
+
+        sink: a fixed share of every query's attention sent to a zero-value slot (outside the softmax).
+        sink_logit: instead, a zero-value sink key with this score inside the softmax; the returned
+        attention then covers the real keys only (rows sum to 1 − each query's sink share).
+        """
+        if sink_logit is not None and sink:
+            raise SinklabError("ToyStack.run: pass either sink (a fixed share) or sink_logit (a sink key), not both.")
         hidden, attns = [x], []
         for w_q, w_k, w_v in zip(self.w_q, self.w_k, self.w_v):
             current = hidden[-1]
-            attns.append(attention.attention_weights(current @ w_q, current @ w_k, causal=True))
+            if sink_logit is None:
+                attns.append(attention.attention_weights(current @ w_q, current @ w_k, causal=True))
+            else:
+                scores = (current @ w_q) @ (current @ w_k).T / w_q.shape[-1] ** 0.5
+                attns.append(sink_key_attention(scores, sink_logit))
             hidden.append(layer_update(current, attns[-1], w_v, residual, sink))
         return torch.stack(hidden), torch.stack(attns)
 
@@ -142,6 +173,29 @@ def jacobian_norm_map(layers_fn: Callable[[torch.Tensor], torch.Tensor], x: torc
     """
     jac = torch.autograd.functional.jacobian(lambda inputs: layers_fn(inputs)[:, position], x, vectorize=True)
     return jac.norm(dim=(1, 3))  # [L+1, D', T, D] -> [L+1, T]
+
+
+def jacobian_norm_estimate(
+    layers_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, position: int, n_probes: int = 64, seed: int = 0
+) -> torch.Tensor:
+    """An unbiased estimate of `jacobian_norm_map`'s squared entries, square-rooted: [L+1, T].
+
+    The exact map needs one backward pass per output feature and layer (D'·(L+1) of them). For a Gaussian
+    vector v, E‖vᵀ ∂h/∂x_i‖² = ‖∂h/∂x_i‖_F², so `n_probes` random backward passes per layer estimate every
+    entry at once (relative standard deviation of the squared norm ≈ √(2 / n_probes)). For large models.
+    """
+    if n_probes < 1:
+        raise SinklabError(f"jacobian_norm_estimate: n_probes must be ≥ 1, got {n_probes}.")
+    generator = torch.Generator().manual_seed(seed)
+    inputs = x.detach().clone().requires_grad_()
+    outputs = layers_fn(inputs)[:, position]  # [L+1, D']
+    rows = []
+    for layer in range(outputs.shape[0]):
+        probes = torch.randn(n_probes, *outputs[layer].shape, generator=generator).to(outputs.dtype).to(outputs.device)
+        (grads,) = torch.autograd.grad(outputs[layer], inputs, grad_outputs=probes, is_grads_batched=True,
+                                       retain_graph=True, allow_unused=True)
+        rows.append(torch.zeros(x.shape[0]) if grads is None else grads.pow(2).sum(-1).mean(0).sqrt().float().cpu())
+    return torch.stack(rows)
 
 
 def path_products(attns: torch.Tensor, residual: bool = True) -> torch.Tensor:
@@ -247,3 +301,28 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman's rank correlation of two 1-D tensors (no ties expected): do they order the entries alike?"""
     ranks_a, ranks_b = a.argsort().argsort().float(), b.argsort().argsort().float()
     return torch.corrcoef(torch.stack([ranks_a, ranks_b]))[0, 1].item()
+
+
+# ---------------------------------------------------------------- closed forms derived in chapter 5
+
+
+def uniform_residual_distance(x: torch.Tensor, sink: float, n_layers: int) -> torch.Tensor:
+    """d(X_l) for l = 0 … n_layers under X <- X + (1 − s)·1 x̄ᵀ (bidirectional uniform attention): [L+1].
+
+    The residual R = X − 1 x̄ᵀ never changes; only the mean token grows, x̄_l = (2 − s)^l x̄, and R ⟂ 1 x̄ᵀ, so
+    d_l = ‖R‖_F / sqrt(‖R‖_F² + T (2 − s)^(2l) ‖x̄‖²). Defined in chapter 5, Exercise 5.4.
+    """
+    mean = x.mean(dim=-2)
+    residual = (x - mean).norm()
+    layers = torch.arange(n_layers + 1, dtype=x.dtype)
+    return residual / (residual**2 + x.shape[-2] * (2 - sink) ** (2 * layers) * mean.norm() ** 2).sqrt()
+
+
+def repeat_gap(prefix: torch.Tensor, repeated: torch.Tensor, n_copies: int) -> torch.Tensor:
+    """o_{n+1} − o_n for one uniform causal layer on prefix [p, D] + n copies of `repeated` [D]: [D].
+
+    o_n = (S + n t) / (p + n), so o_{n+1} − o_n = (p t − S) / ((p + n)(p + n + 1)), S the prefix sum.
+    Defined in chapter 5, Exercise 5.5.
+    """
+    p = prefix.shape[0]
+    return (p * repeated - prefix.sum(0)) / ((p + n_copies) * (p + n_copies + 1))

@@ -51,6 +51,8 @@ from sinklab.checks.ch5 import (
     check_jacobian_norm_map,
     check_path_products,
     check_rank_one_distance,
+    check_repeat_gap,
+    check_uniform_residual_distance,
 )
 from sinklab.checks.ch6 import (
     check_document_position_ids,
@@ -94,6 +96,8 @@ __all__ = [
     "check_rank_one_distance",
     "check_jacobian_norm_map",
     "check_path_products",
+    "check_uniform_residual_distance",
+    "check_repeat_gap",
     "check_split_first_token_mass",
     "check_unnormalised_weights",
     "check_sink_logit_weights",

@@ -106,3 +106,48 @@ def check_path_products(fn: Callable[[torch.Tensor, bool], torch.Tensor]) -> Non
             mistakes["you added the identity although residual=False: without a residual stream the step is A_l"] = \
                 theory.path_products(attns, residual=True)
         compare(name, got, theory.path_products(attns, residual), mistakes=mistakes)
+
+
+def check_uniform_residual_distance(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> None:
+    """Exercise 5.4: fn(x [T, D], sink, n_layers) -> the closed form of d(X_l), l = 0 … n_layers, shape [L+1]."""
+    from sinklab import theory
+
+    x, sink, n_layers = 0.5 + _randn(6, 4, seed=54), 0.3, 5
+    mean, residual = x.mean(0), (x - x.mean(0)).norm()
+    layers = torch.arange(n_layers + 1, dtype=x.dtype)
+
+    def with_growth(factor: float, n_tokens: int = x.shape[0]) -> torch.Tensor:
+        return residual / (residual**2 + n_tokens * factor ** (2 * layers) * mean.norm() ** 2).sqrt()
+
+    got = fn(x.clone(), sink, n_layers)
+    _reject_shapes("uniform_residual_distance", got, (n_layers + 1,), {
+        (n_layers,): "d_0 (before any layer) is missing: return l = 0 … n_layers, n_layers + 1 values",
+        (): "one number: return d_l for every l = 0 … n_layers",
+    })
+    compare("uniform_residual_distance", got, theory.uniform_residual_distance(x, sink, n_layers), mistakes={
+        "the mean grows by (1 − s) per layer in your formula: the layer *adds* (1 − s)·x̄ to x̄, so it grows by "
+        "(2 − s)": with_growth(1 - sink),
+        "your mean grows by 2 per layer: the sink takes s of the attention, so the update is (1 − s)·x̄ and the "
+        "factor is 2 − s": with_growth(2.0),
+        "the factor T is missing: ‖1 x̄ᵀ‖_F² = T ‖x̄‖² (T rows, each x̄)": with_growth(2 - sink, n_tokens=1),
+    })
+
+
+def check_repeat_gap(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
+    """Exercise 5.5: fn(prefix [p, D], repeated [D], n) -> o_{n+1} − o_n of one uniform causal layer, shape [D]."""
+    from sinklab import theory
+
+    prefix, repeated, n = _randn(3, 4, seed=55), _randn(4, seed=56), 5
+    p, prefix_sum = prefix.shape[0], prefix.sum(0)
+    expected = theory.repeat_gap(prefix, repeated, n)
+    got = fn(prefix.clone(), repeated.clone(), n)
+    _reject_shapes("repeat_gap", got, (4,), {
+        (): "one number (a norm?): return the vector o_{n+1} − o_n, shape [D]",
+    })
+    compare("repeat_gap", got, expected, mistakes={
+        "the sign is flipped: return o_{n+1} − o_n, whose numerator is p·t − S": -expected,
+        "your denominator is (p + n)²: the two outputs average p + n and p + n + 1 tokens":
+            (p * repeated - prefix_sum) / (p + n) ** 2,
+        "you used n where the layer averages p + n tokens (the prefix counts too)":
+            (p * repeated - prefix_sum) / (n * (n + 1)),
+    })
