@@ -4,7 +4,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: course test chromium
+.PHONY: course test test-fast lint chromium
 
 $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
@@ -32,3 +32,12 @@ test: $(VENV)/.installed chromium
 	@t=$$(date +%s); \
 	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests solutions --nbval-lax --durations=15; rc=$$?; \
 	echo "phase tests (unit + notebooks): $$(( $$(date +%s) - t )) s"; exit $$rc
+
+# Unit tests only: no notebook, no browser, nothing marked slow (< 1 min).
+test-fast: $(VENV)/.installed
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests -q -m "not notebook and not browser and not slow"
+
+# Lint (ruff's rules in pyproject.toml) and formatting; .ci/run runs this before the tests.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check utils tests course
+	$(BIN)/ruff format --check utils tests

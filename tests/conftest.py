@@ -29,3 +29,10 @@ def hf_cache(monkeypatch) -> Path:
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(SHARED_HF_CACHE))
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     return SHARED_HF_CACHE
+
+
+def pytest_collection_modifyitems(items):
+    """nbval's items (one per notebook cell) carry the `notebook` marker, so `-m "not notebook"` leaves them out."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)

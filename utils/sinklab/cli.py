@@ -1,4 +1,8 @@
-"""`sinklab` on the command line: doctor, build, measure, bench, train, prefetch."""
+"""`sinklab` on the command line: doctor, build, measure, bench, train, prefetch.
+
+Subcommands import lazily: `sinklab doctor` never pays for the modules `sinklab build` needs (jupytext) and
+`sinklab --help` imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -19,22 +23,26 @@ COMMANDS = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="sinklab", description=__doc__)
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only `command`'s module is imported to add its arguments."""
+    top = argparse.ArgumentParser(prog="sinklab", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        module = importlib.import_module(module_name)
-        if hasattr(module, "add_arguments"):
-            module.add_arguments(p)
-        p.set_defaults(module=module)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            if hasattr(module, "add_arguments"):
+                module.add_arguments(p)
+        p.set_defaults(module_name=module_name)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = parser(command if command in COMMANDS else None).parse_args(argv)
     try:
-        return args.module.cli_main(args)
+        return importlib.import_module(args.module_name).cli_main(args)
     except SinklabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
