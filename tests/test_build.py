@@ -5,8 +5,7 @@ import shutil
 
 import nbformat
 import pytest
-
-from sinklab import build, tracks
+from sinklab import build, cells, coursespec, readme, tracks
 from sinklab.errors import SinklabError
 
 
@@ -40,22 +39,22 @@ def test_check_fails_when_readme_table_drifts(course_copy):
 
 
 def test_every_solution_region_becomes_a_named_stub(root):
-    meta = build.load_course(root)
+    meta = coursespec.load_course(root)
     for chapter in meta["chapters"]:
         if chapter.status != "available":
             continue
-        solution, student = build.build_chapter(meta, chapter, root)
-        solved = sum(c.source.count(build.BEGIN) for c in solution.cells)
+        solution, student = cells.build_chapter(meta, chapter, root)
+        solved = sum(c.source.count(cells.BEGIN) for c in solution.cells)
         stubs = [c for c in student.cells if 'raise NotImplementedError("Exercise' in c.source]
-        assert len(stubs) == sum(1 for c in solution.cells if build.BEGIN in c.source)
+        assert len(stubs) == sum(1 for c in solution.cells if cells.BEGIN in c.source)
         assert solved >= 1, f"chapter {chapter.number} has no exercise"
-        assert all(build.BEGIN not in c.source for c in student.cells)
+        assert all(cells.BEGIN not in c.source for c in student.cells)
         assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
 
 
 def test_stub_keeps_indentation_and_label():
     source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\ncheck(f)"
-    stub = build.stub_solutions(source, "Exercise 1.1: do it")
+    stub = cells.stub_solutions(source, "Exercise 1.1: do it")
     assert stub == 'def f(x):\n    raise NotImplementedError("Exercise 1.1: do it")\n\ncheck(f)'
 
 
@@ -65,26 +64,26 @@ def test_stub_keeps_indentation_and_label():
 )
 def test_unbalanced_markers_are_reported(source):
     with pytest.raises(SinklabError):
-        build.stub_solutions(source, "Exercise 1.1: x")
+        cells.stub_solutions(source, "Exercise 1.1: x")
 
 
 def test_exercise_without_heading_is_reported():
     with pytest.raises(SinklabError, match="no '### Exercise"):
-        build.exercise_label("## Some section", "01_x.py")
+        cells.exercise_label("## Some section", "01_x.py")
 
 
 def test_setup_cell_is_identical_apart_from_chapter_arguments(root):
-    meta = build.load_course(root)
-    cells = {build.setup_cell(meta, c).rsplit("\n", 1)[0] for c in meta["chapters"]}
-    assert len(cells) == 1
+    meta = coursespec.load_course(root)
+    setups = {cells.setup_cell(meta, c).rsplit("\n", 1)[0] for c in meta["chapters"]}
+    assert len(setups) == 1
 
 
 # ---------------------------------------------------------------- syllabus, questions, metadata
 
 
 def test_readme_table_and_syllabus_come_from_the_same_metadata(root):
-    meta = build.load_course(root)
-    table = build.chapter_table(meta)
+    meta = coursespec.load_course(root)
+    table = readme.chapter_table(meta)
     assert table in (root / "README.md").read_text()
     assert table in (root / "course" / "syllabus.md").read_text()
 
@@ -109,11 +108,11 @@ def test_objectives_must_use_observable_verbs(course_copy):
     course_yml = course_copy / "course" / "course.yml"
     course_yml.write_text(course_yml.read_text().replace('"Check whether a tokenizer', '"Understand whether a tokenizer'))
     with pytest.raises(SinklabError, match="starts with 'understand', which cannot be observed"):
-        build.load_course(course_copy)
+        coursespec.load_course(course_copy)
 
 
 def test_chapters_without_roles_still_load(root):
-    meta = build.load_course(root)
+    meta = coursespec.load_course(root)
     by_number = {c.number: c for c in meta["chapters"]}
     assert by_number[1].roles == [] and by_number[2].roles == ["causal_lm"]
 
@@ -121,7 +120,7 @@ def test_chapters_without_roles_still_load(root):
 def test_roles_match_the_models_each_chapter_loads(root):
     """course.yml's roles (what `sinklab prefetch` downloads) are exactly the roles a chapter loads from:
     those it passes to `models.load()`, plus "sweep" where it runs `sweep.sweep_names`."""
-    for chapter in build.load_course(root)["chapters"]:
+    for chapter in coursespec.load_course(root)["chapters"]:
         if chapter.status == "available":
             source = (root / "course" / f"{chapter.stem}.py").read_text()
             used = set(re.findall(r"models\.load\(\"(\w+)\"", source))
@@ -131,12 +130,12 @@ def test_roles_match_the_models_each_chapter_loads(root):
 
 
 def test_every_chapter_ends_with_4_to_6_explained_questions(root):
-    meta = build.load_course(root)
+    meta = coursespec.load_course(root)
     for chapter in (c for c in meta["chapters"] if c.status == "available"):
-        found = build.chapter_sections(chapter, root)
-        section = next(s for s in found if s.title == build.UNDERSTANDING)
+        found = coursespec.chapter_sections(chapter, root)
+        section = next(s for s in found if s.title == coursespec.UNDERSTANDING)
         assert found.index(section) >= len(found) - 2, "the questions come at the end (before Further reading)"
-        questions = build.understanding_questions("\n".join(c.source for c in section.cells))
+        questions = coursespec.understanding_questions("\n".join(c.source for c in section.cells))
         assert 4 <= len(questions) <= 6, chapter.stem
         for options in questions:
             assert len(options) >= 2 and any(mark == "✅" for _, mark, _ in options)
@@ -157,14 +156,14 @@ def test_question_mistakes_are_reported(n_questions, b, message):
     text = "## Check your understanding\n\n" + "\n".join(QUESTION.format(n=n, b=b) for n in range(1, n_questions + 1))
     found = tracks.sections([nbformat.v4.new_markdown_cell(text, metadata={"tags": ["core"]})], "x.py")
     with pytest.raises(SinklabError, match=re.escape(message)):
-        build.check_understanding(found, "x.py")
+        coursespec.check_understanding(found, "x.py")
 
 
 def test_exercise_cells_carry_nbgrader_metadata(root):
-    meta = build.load_course(root)
-    solution, student = build.build_chapter(meta, meta["chapters"][0], root)
+    meta = coursespec.load_course(root)
+    solution, student = cells.build_chapter(meta, meta["chapters"][0], root)
     graded = [c for c in solution.cells if "nbgrader" in c.metadata]
     assert [c.metadata.nbgrader.grade_id for c in graded] == ["exercise-0-1"]
-    assert graded[0].metadata.nbgrader.solution and build.BEGIN in graded[0].source
+    assert graded[0].metadata.nbgrader.solution and cells.BEGIN in graded[0].source
     stub = next(c for c in student.cells if "nbgrader" in c.metadata)
     assert stub.metadata.nbgrader == graded[0].metadata.nbgrader

@@ -5,8 +5,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
-from sinklab import build, cli, env, models, prefetch
+from sinklab import cli, coursespec, env, models, prefetch
 from sinklab.errors import SinklabError
 
 CPU_CAUSAL_LM = ["gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M", "raincandy-u/TinyStories-656K"]
@@ -14,7 +13,7 @@ CPU_CAUSAL_LM = ["gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M",
 
 @pytest.fixture
 def meta(root):
-    return build.load_course(root)
+    return coursespec.load_course(root)
 
 
 def _chapters_using(meta, name, profile, track):

@@ -7,14 +7,13 @@ import sys
 import types
 
 import pytest
-
-from sinklab import build, env
+from sinklab import cells, coursespec, env
 
 
 @pytest.fixture
 def setup_source(root):
-    meta = build.load_course(root)
-    return build.setup_cell(meta, meta["chapters"][0])
+    meta = coursespec.load_course(root)
+    return cells.setup_cell(meta, meta["chapters"][0])
 
 
 def _pretend_sinklab_missing(monkeypatch):
@@ -64,9 +63,9 @@ def test_on_colab_it_says_no_restart_is_needed_after_a_clean_install(setup_sourc
 
 @pytest.fixture
 def gpu_chapter_setup(root):
-    meta = build.load_course(root)
+    meta = coursespec.load_course(root)
     chapter = dataclasses.replace(meta["chapters"][0], hardware="gpu")
-    return build.setup_cell(meta, chapter)
+    return cells.setup_cell(meta, chapter)
 
 
 def test_a_gpu_chapter_on_a_cpu_runtime_says_how_to_get_a_gpu(gpu_chapter_setup, monkeypatch, capsys):

@@ -10,12 +10,11 @@ from pathlib import Path
 import nbclient
 import nbformat
 import pytest
-
-from sinklab import build, tracks
+from sinklab import build, cells, coursespec, tracks
 from sinklab.errors import SinklabError
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = [c.stem for c in build.load_course(ROOT)["chapters"] if c.status == "available"]
+CHAPTERS = [c.stem for c in coursespec.load_course(ROOT)["chapters"] if c.status == "available"]
 CUT_TRACKS = ("lab", "workshop")
 STUB = 'raise NotImplementedError("Exercise'
 
@@ -141,16 +140,16 @@ def _code(cells):
 
 
 def test_track_builds_write_every_chapter_with_the_track_in_the_overview(track_builds):
-    meta = build.load_course(ROOT)
+    meta = coursespec.load_course(ROOT)
     for track, folder in track_builds.items():
         for chapter in (c for c in meta["chapters"] if c.status == "available"):
             for kind in ("chapters", "solutions"):
                 nb = _read(folder / kind / f"{chapter.stem}.ipynb")
-                assert nb.cells[0].source == build.title_cell(meta, chapter)  # same badges as the full notebook
-                assert nb.cells[2].source == build.setup_cell(meta, chapter)  # uploaded to Colab, it installs sinklab
+                assert nb.cells[0].source == cells.title_cell(meta, chapter)  # same badges as the full notebook
+                assert nb.cells[2].source == cells.setup_cell(meta, chapter)  # uploaded to Colab, it installs sinklab
                 overview = nb.cells[1].source
                 assert f"**This copy: the {meta['tracks'][track]} track, {chapter.minutes[track]} min.**" in overview
-                full = build.chapter_sections(chapter, ROOT)
+                full = coursespec.chapter_sections(chapter, ROOT)
                 dropped = [s.title for s in full if s.tag not in tracks.TRACKS[track]]
                 headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
                 assert all(f"## {title}" not in headings for title in dropped)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sinklab import build, env, models
+from sinklab import env, models, tracks
+from sinklab.coursespec import in_track, load_course, repo_root
 from sinklab.errors import SinklabError
 
 SHIPPED = (models.EMBEDDED_NAME, models.MINILM_NAME)
@@ -35,7 +36,7 @@ def plan(meta: dict, track: str, profile: env.Profile) -> dict[str, list[int]]:
     """Model name -> the chapters of `track` that need it, shipped models included."""
     needed: dict[str, list[int]] = {}
     for chapter in meta["chapters"]:
-        if not build.in_track(chapter, track):
+        if not in_track(chapter, track):
             continue
         for role in chapter.roles:
             for spec in role_models(role, profile):
@@ -62,7 +63,7 @@ def cli_main(args) -> int:
     from huggingface_hub import constants
 
     profile = env.profile(args.profile)
-    needed = plan(build.load_course(build.repo_root()), args.track, profile)
+    needed = plan(load_course(repo_root()), args.track, profile)
     print(f"Track {args.track!r} on profile {profile.name!r}; Hugging Face cache: {constants.HF_HUB_CACHE}")
     to_fetch = []
     for name, chapters in needed.items():
@@ -95,7 +96,7 @@ def cli_main(args) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--track", required=True, choices=list(build.tracks.TRACKS),
+    parser.add_argument("--track", required=True, choices=list(tracks.TRACKS),
                         help="the track whose chapters' models to download")
     parser.add_argument("--profile", choices=list(env.PROFILE_NAMES),
                         help="the profile of the machines that will run the notebooks (default: this machine's)")
