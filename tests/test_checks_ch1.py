@@ -13,6 +13,7 @@ from sinklab import attention, checks
 from sinklab.checks import CheckFailed
 
 from check_matrix import check_matrix
+from course_solutions import course_solutions
 
 # ---------------------------------------------------------------- wrong answers, as a learner writes them
 
@@ -196,10 +197,6 @@ def softmax_one_plus_one_on_top(scores, dim=-1):
 # ---------------------------------------------------------------- Exercise 1.10: the dormant head
 
 
-def dormant_head():
-    return attention.dormant_head_weights()
-
-
 def dormant_head_equal_scores():
     w_q, w_k, w_v = attention.dormant_head_weights()
     w_k[attention.TRIGGER] = w_k[attention.BOS]
@@ -227,7 +224,23 @@ def dormant_head_value_ignores_content():
     return w_q, w_k, torch.zeros_like(w_v)
 
 
+# The chapter's own solution cells (course/01_attention_from_scratch.py), not the library's copies.
+chapter = course_solutions("01_attention_from_scratch")
 SOLUTIONS = [
+    (checks.check_attention, chapter.attention),
+    (checks.check_causal_attention, chapter.causal_attention),
+    (checks.check_split_heads, chapter.split_heads),
+    (checks.check_repeat_kv, chapter.repeat_kv),
+    (checks.check_grouped_query_attention, chapter.grouped_query_attention),
+    (checks.check_rope_cos_sin, chapter.rope_cos_sin),
+    (checks.check_apply_rope, chapter.apply_rope),
+    (checks.check_llama_attention, chapter.llama_attention),
+    (checks.check_softmax_one, chapter.softmax_one),
+    (checks.check_dormant_head, chapter.dormant_head),
+]
+
+# Later chapters import chapter 1's reference implementations from sinklab.attention: they pass the same checks.
+LIBRARY_COPIES = [
     (checks.check_attention, attention.attention),
     (checks.check_causal_attention, lambda q, k, v: attention.attention(q, k, v, causal=True)),
     (checks.check_split_heads, attention.split_heads),
@@ -237,8 +250,15 @@ SOLUTIONS = [
     (checks.check_apply_rope, attention.apply_rope),
     (checks.check_llama_attention, attention.llama_attention),
     (checks.check_softmax_one, attention.softmax_one),
-    (checks.check_dormant_head, dormant_head),
+    (checks.check_dormant_head, attention.dormant_head_weights),
 ]
+
+
+@pytest.mark.parametrize("check, copy", LIBRARY_COPIES, ids=lambda x: getattr(x, "__name__", ""))
+def test_the_library_copy_passes_the_same_check(check, copy, capsys):
+    check(copy)
+    assert "✅" in capsys.readouterr().out
+
 
 WRONG_ANSWERS = [
     (checks.check_attention, attention_softmax_over_queries, "softmax over the query axis"),
