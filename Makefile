@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
 	{ $(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"; } && \
-	$(BIN)/pip install -q -e ".[test]" && touch $@ && \
+	$(BIN)/pip install -q -e ".[test,site]" && touch $@ && \
 	echo "phase setup (venv + install): $$(( $$(date +%s) - t )) s"
 
 course: $(VENV)/.installed
@@ -28,14 +28,22 @@ chromium:
 	  else echo "no chromium (install it: apt-get install chromium): tests/test_browser.py will be skipped"; fi; \
 	  echo "phase setup (chromium): $$(( $$(date +%s) - t )) s"; }
 
+# Phase 1, in parallel (one worker per core, at most 4; a notebook's cells stay on one worker): unit tests and
+# every solution notebook under nbval, each notebook executed once and kept in artifacts/executed/ (conftest.py).
+# Phase 2: what reads those executions (stored outputs, chapter 2 in JupyterLab, the site build and its browser test).
+JOBS ?= auto
 test: $(VENV)/.installed chromium
-	@t=$$(date +%s); \
-	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests solutions --nbval-lax --durations=15; rc=$$?; \
-	echo "phase tests (unit + notebooks): $$(( $$(date +%s) - t )) s"; exit $$rc
+	@t=$$(date +%s); export SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1; \
+	$(BIN)/pytest tests solutions --nbval-lax -n $(JOBS) --maxprocesses 4 --dist loadfile -m "not executed" \
+	  --durations=15; rc=$$?; \
+	echo "phase tests (unit + notebooks): $$(( $$(date +%s) - t )) s"; [ $$rc = 0 ] || exit $$rc; \
+	t=$$(date +%s); $(BIN)/pytest tests -m executed --durations=5; rc=$$?; \
+	echo "phase tests (stored outputs, site): $$(( $$(date +%s) - t )) s"; exit $$rc
 
 # Unit tests only: no notebook, no browser, nothing marked slow (< 1 min).
 test-fast: $(VENV)/.installed
-	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests -q -m "not notebook and not browser and not slow"
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests -q -n $(JOBS) --maxprocesses 4 \
+	  -m "not notebook and not browser and not slow and not executed"
 
 # Lint (ruff's rules in pyproject.toml) and formatting; .ci/run runs this before the tests.
 lint: $(VENV)/.installed
@@ -45,10 +53,7 @@ lint: $(VENV)/.installed
 # The course site in _site/ (utils/sinklab/site.py: Sphinx, MyST-NB, the book theme; offline), from the notebooks
 # the test run executed and kept in artifacts/executed/. On a fresh clone, with none kept yet, it runs them once
 # (the notebook part of `make test`); it never executes a notebook that a test run already did.
-$(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q -e ".[test,site]" && touch $@
-
-site: $(VENV)/.site-installed
+site: $(VENV)/.installed
 	@ls artifacts/executed/solutions/*.ipynb >/dev/null 2>&1 || { \
 	  echo "no executed notebooks in artifacts/executed/solutions/: running the solution notebooks once"; \
 	  SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest solutions --nbval-lax -q -p no:cacheprovider; }

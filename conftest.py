@@ -25,10 +25,11 @@ _runs: dict = {}  # nbval's notebook collector -> {"outputs": {cell number: outp
 
 
 def pytest_collection_modifyitems(items):
-    """Run the site's tests last: they read the notebooks this run executes."""
-    last = [item for item in items if item.path.name == "test_site.py"]
+    """Run the tests marked `executed` last: they read the notebooks this run executes. (`make test` runs them
+    in a second pytest call, after the parallel first one.)"""
+    last = [item for item in items if item.get_closest_marker("executed")]
     if last:
-        items[:] = [item for item in items if item.path.name != "test_site.py"] + last
+        items[:] = [item for item in items if not item.get_closest_marker("executed")] + last
 
 
 def _is_nbval_cell(item) -> bool:

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.notebook  # executes a notebook: `make test-fast` leaves it out
 
 
 def test_the_solution_notebook_runs_on_the_cpu_profile_from_an_offline_cache(hf_cache, monkeypatch):

@@ -4,6 +4,9 @@ import os
 
 import nbclient
 import nbformat
+import pytest
+
+pytestmark = pytest.mark.notebook  # executes a notebook: `make test-fast` leaves it out
 
 
 def test_the_solution_notebook_runs_on_the_cpu_profile_from_an_offline_cache(hf_cache, root):

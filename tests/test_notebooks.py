@@ -10,6 +10,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.notebook  # executes a notebook: `make test-fast` leaves it out
 STUDENT_NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 

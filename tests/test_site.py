@@ -29,7 +29,7 @@ ARTIFACTS = ROOT / "artifacts" / "site"
 CHAPTERS = [c for c in build.load_course(ROOT)["chapters"] if c.status == "available"]
 CHARTS_DRAWN_S = 30
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.executed, pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (`apt-get install chromium`; `make test` does it as root)")]
 
 PAGE_REPORT_JS = """() => {

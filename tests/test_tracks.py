@@ -139,6 +139,7 @@ def _code(cells):
     return [c.source for c in cells if c.cell_type == "code"]
 
 
+@pytest.mark.slow
 def test_track_builds_write_every_chapter_with_the_track_in_the_overview(track_builds):
     meta = coursespec.load_course(ROOT)
     for track, folder in track_builds.items():
@@ -156,6 +157,7 @@ def test_track_builds_write_every_chapter_with_the_track_in_the_overview(track_b
                 assert all(title in overview for title in dropped)
 
 
+@pytest.mark.slow
 def test_workshop_cuts_are_shorter_than_the_full_notebooks(track_builds):
     shorter = [stem for stem in CHAPTERS
                if len(_read(track_builds["workshop"] / "solutions" / f"{stem}.ipynb").cells)
@@ -170,6 +172,7 @@ def _execute(nb):
 
 @pytest.mark.parametrize("stem", CHAPTERS)
 @pytest.mark.parametrize("track", CUT_TRACKS)
+@pytest.mark.notebook
 def test_cut_solution_notebook_executes(track, stem, track_builds):
     cut = _read(track_builds[track] / "solutions" / f"{stem}.ipynb")
     if _code(cut.cells) == _code(_read(ROOT / "solutions" / f"{stem}.ipynb").cells):
@@ -178,6 +181,7 @@ def test_cut_solution_notebook_executes(track, stem, track_builds):
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
+@pytest.mark.notebook
 @pytest.mark.parametrize("track", CUT_TRACKS)
 def test_cut_student_notebook_stops_at_its_first_exercise(track, stem, track_builds):
     cut = _read(track_builds[track] / "chapters" / f"{stem}.ipynb")
