@@ -6,10 +6,10 @@ Llama (grouped-query attention), Qwen2 (GQA, q/k/v biases), Mistral (sliding win
 (259 tokens, <bos> = 256), so `sinklab.prompts` works with them unchanged.
 """
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from sinklab import models
+from sinklab.random_models import random_model as build
 
 VOCAB, BOS, EOS, PAD = 259, 256, 257, 258
 SHARED = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=VOCAB,
@@ -31,10 +31,8 @@ def tokenizer():
 
 
 def random_model(family: str, seed: int = 0, **extra):
-    """A 2-layer random-init causal LM of `family`, fp32, eval mode."""
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(family, **{**SHARED, **FAMILIES[family], **extra})
-    return AutoModelForCausalLM.from_config(config).eval()
+    """A 2-layer random-init causal LM of `family`, fp32, eval mode (sinklab.random_models builds it)."""
+    return build(family, seed=seed, **{**SHARED, **FAMILIES[family], **extra})
 
 
 def random_loader(name: str, **kwargs):

@@ -28,6 +28,8 @@ CORE = {
     "sinklab.prompts",
     "sinklab.evaluate",
     "sinklab.bench",
+    "sinklab._compat",
+    "sinklab.random_models",
 }
 
 

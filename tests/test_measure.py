@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from sinklab import metrics, sinkattention
 from sinklab.measure import SinkReport, add_arguments, attention_patterns, cli_main, measure, sink_stats
+from sinklab.random_models import random_model
 
 VOCAB = 97
 COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=VOCAB)
@@ -29,9 +30,7 @@ TOL = 1e-5
 
 def tiny_model(family, **extra):
     """A 2-layer random-init causal LM of the family, eager attention, fp32."""
-    torch.manual_seed(0)
-    config = AutoConfig.for_model(family, **{**COMMON, **FAMILIES.get(family, {}), **extra})
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = random_model(family, attn_implementation="eager", **{**COMMON, **FAMILIES.get(family, {}), **extra})
     for module in model.modules():
         if hasattr(module, "sinks"):  # gpt-oss learned sink logits: make them matter
             torch.nn.init.normal_(module.sinks, std=2.0)

@@ -5,9 +5,10 @@ import argparse
 import pytest
 import torch
 from test_measure import VOCAB, padded_batch, tiny_model
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from sinklab import measure as measure_module
+from sinklab import metrics
 from sinklab.errors import SinklabError
 from sinklab.measure import attention_patterns, measure, sink_stats
 
@@ -74,10 +75,10 @@ def test_implementation_restored_after_an_exception(llama):
         llama(**padded_batch())  # runs normally again
 
 
-def test_attention_function_without_collector(llama):
+def test_attention_function_outside_a_measurement(llama):
     llama.set_attn_implementation("sinklab")  # registered by the calls above
     try:
-        with pytest.raises(SinklabError, match="carries no sinklab collector"):
+        with pytest.raises(SinklabError, match="runs outside a sinklab measurement"):
             llama(**padded_batch())
     finally:
         llama.set_attn_implementation("eager")
@@ -102,3 +103,61 @@ def test_cli_hub_id_offline_fails_clearly(tmp_path):
     args = parser.parse_args(["someone/model-not-on-this-machine", "--out", str(tmp_path / "x")])
     with pytest.raises(SinklabError):
         measure_module.cli_main(args)
+
+
+@pytest.mark.parametrize("family", ["stablelm", "nemotron"])
+def test_layers_that_drop_kwargs_are_measured(family):
+    """Their decoder layers call self_attn without **kwargs: the collector travels in a ContextVar instead."""
+    model = tiny_model(family, num_key_value_heads=2, head_dim=8)
+    batch = padded_batch()
+    with torch.no_grad():
+        reference = model(**batch, output_attentions=True)
+    report = measure(model, batch)
+    assert report.modules == ["model.layers.0.self_attn", "model.layers.1.self_attn"]
+    for layer, attn in enumerate(reference.attentions):
+        expected = metrics.first_token_mass(attn, batch["attention_mask"])
+        assert (report.first_mass[:, layer] - expected).abs().max() <= 1e-5
+
+
+def tiny_bart(encoder_layers=2, decoder_layers=2):
+    config = AutoConfig.for_model(
+        "bart", d_model=32, encoder_layers=encoder_layers, decoder_layers=decoder_layers, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=VOCAB,
+    )
+    return AutoModelForSeq2SeqLM.from_config(config).eval()
+
+
+@pytest.mark.parametrize("layers", [(2, 2), (3, 1)])
+def test_encoder_decoder_never_mixes_self_and_cross_attention(layers):
+    model = tiny_bart(*layers)
+    with pytest.raises(SinklabError, match="encoder_attn .* is cross-attention.*get_encoder"):
+        measure(model, padded_batch())
+    encoder = measure(model.get_encoder(), padded_batch())  # what the message suggests works
+    assert encoder.layer_types == ["bidirectional"] * layers[0] and encoder.importance.shape == (3, layers[0], 4)
+    assert encoder.modules == [f"layers.{i}.self_attn" for i in range(layers[0])]
+
+
+def test_unknown_attention_module_is_named():
+    from sinklab import sinkattention
+    from sinklab.measure import CallCollector
+
+    collector = CallCollector(sinkattention.Options(), None, [], "TinyModel")
+    with pytest.raises(SinklabError, match="Linear module that is not among the attention layers.*TinyModel"):
+        collector.layer_of(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("method", ["interface", "hooks"])
+def test_non_finite_statistics_name_the_layer_and_the_cause(llama, method):
+    """An inf in a key projection (what an fp16 overflow produces) must not become a sink rate of 0."""
+
+    def overflow(module, args, output):
+        return output.index_fill(-1, torch.tensor([0]), float("inf"))
+
+    handle = llama.model.layers[1].self_attn.k_proj.register_forward_hook(overflow)
+    try:
+        with pytest.raises(SinklabError, match=r"Layer 1 \(model.layers.1.self_attn\).*non-finite.*overflow.*float32"):
+            measure(llama, padded_batch(), method=method)
+    finally:
+        handle.remove()
+    assert llama.config._attn_implementation == "eager"
+    assert measure(llama, padded_batch()).sink_rate[0.3] >= 0  # measures normally again

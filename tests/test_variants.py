@@ -113,10 +113,15 @@ def test_the_probe_reads_the_weights_each_layer_really_used(arch, name):
         torch.testing.assert_close(report.learned_sink_mass, 1 - weights.sum(-1))
 
 
-def test_sinklab_measure_refuses_a_variant_model_and_names_the_fix():
-    model = tiny_model("llama", "sigmoid")
-    with pytest.raises(SinklabError, match="variants.measure"):
-        measure.measure(model, torch.randint(0, 256, (1, 8)))
+def test_sinklab_measure_is_the_one_entry_point_for_variant_models():
+    model = tiny_model("llama", "sigmoid").eval()
+    ids = torch.randint(0, 256, (2, 8))
+    report = measure.measure(model, ids)
+    assert report.kernels == ["sinklab_sigmoid"] * 2  # read from the variant's own weights
+    torch.testing.assert_close(report.importance, variants.measure(model, ids).importance)
+    assert model.config._attn_implementation == "sinklab_sigmoid"  # the variant is kept
+    with pytest.raises(SinklabError, match="sigmoid.*exact=True apply to softmax models only"):
+        measure.measure(model, ids, exact=True)
 
 
 def test_softmax_models_are_measured_by_sinklab_measure():

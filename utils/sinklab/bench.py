@@ -33,13 +33,10 @@ TIER1_TARGETS = {"time": 1.10, "memory": 1.05}  # tier 1 vs plain SDPA
 
 def build_model(shape: str, attn_implementation: str, device: str, dtype):
     """A random-init Llama-family base model of the given shape (seeded, so every process gets the same one)."""
-    import torch
-    from transformers import AutoModel, LlamaConfig
+    from sinklab.random_models import random_model
 
-    torch.manual_seed(0)
-    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=32768)
-    model = AutoModel.from_config(config, attn_implementation=attn_implementation, dtype=dtype)
-    return model.to(device).eval()
+    return random_model("llama", head="base", attn_implementation=attn_implementation, dtype=dtype, device=device,
+                        **SHAPES[shape], max_position_embeddings=32768)
 
 
 def run_one(mode: str, length: int, shape: str, device: str, dtype_name: str, repeats: int) -> dict:

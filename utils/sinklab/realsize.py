@@ -56,15 +56,14 @@ EXPERIMENTS = ("sweep", "long context", "no-op + ablation", "streaming")
 
 def build(name: str, device: str, dtype, **overrides):
     """(random-init model of SHAPES[name] on `device`, the embedded byte tokenizer); `overrides` change the shape."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from sinklab import models
+    from sinklab.random_models import random_model
 
     family, shape = SHAPES[name]
-    torch.manual_seed(0)
-    config = AutoConfig.for_model(family, **{**shape, **overrides}, bos_token_id=256, eos_token_id=257, pad_token_id=258)
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype).eval()
+    model = random_model(family, dtype=dtype, device=device, **{**shape, **overrides},
+                         bos_token_id=256, eos_token_id=257, pad_token_id=258)
     return model, AutoTokenizer.from_pretrained(models.embedded_model_path())
 
 

@@ -11,25 +11,43 @@ registers both under ``"sinklab"``:
   (Gemma 2) and learned sink logits ``s_aux`` (gpt-oss). It computes the output with a fused kernel
   that also returns each query's log-sum-exp (LSE), derives first-token mass from it (tier 1), and,
   on request, runs a query-chunked exact pass for top-k mass, entropy and attention received (tier 2).
-  Statistics go to the per-call collector passed as the forward kwarg ``sinklab_collector``.
+  Statistics go to the collector of the forward call in progress, held in a `contextvars.ContextVar`
+  (`collecting`), not in forward kwargs: decoder layers that drop ``**kwargs`` (StableLM, Nemotron)
+  cannot lose it, and concurrent calls in other threads or tasks see their own.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
 from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.masking_utils import bidirectional_mask_function, causal_mask_function, prepare_padding_mask
 
-from sinklab import metrics
+from sinklab import _compat, metrics
 from sinklab.errors import SinklabError
 
 NAME = "sinklab"
-COLLECTOR_KWARG = "sinklab_collector"
 TIER2_STATS = frozenset({"topk", "entropy", "received"})
+_ACTIVE: ContextVar = ContextVar("sinklab_collector", default=None)  # the collector of the call in progress
+
+
+def active_collector():
+    """The collector of the forward call being measured in this context, or None outside a measurement."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def collecting(collector) -> Iterator[None]:
+    """Make ``collector`` the active one for the calls inside the block (restores the previous one)."""
+    token = _ACTIVE.set(collector)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -185,8 +203,9 @@ def sinklab_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """Attention output ``[B, Tq, H, Dv]`` (as eager returns it) and None; statistics go to the collector."""
-    collector = kwargs.pop(COLLECTOR_KWARG, None)
+    collector = active_collector()
     _check_call(module, collector, attention_mask, dropout, kwargs)
+    layer = collector.layer_of(module)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
     softcap, sinks, window = kwargs.get("softcap"), kwargs.get("s_aux"), kwargs.get("sliding_window")
     mask = attention_mask if attention_mask is not None else _unmasked(module, query, key)
@@ -206,15 +225,19 @@ def sinklab_attention(
     with torch.no_grad():
         stats = layer_statistics(
             query.detach(), key.detach(), value.detach(), mask, lse.detach(), scaling, softcap, sinks, rows,
-            options, collector.layer_index,
+            options, layer,
         )
     stats.kernel, stats.window = kernel, window
-    if not getattr(module, "is_causal", True):
-        stats.layer_type = "bidirectional"
-    elif window:
-        stats.layer_type = "sliding_attention"
-    collector.add_layer(stats)
+    stats.layer_type = layer_type(module, window)
+    collector.add_layer(stats, module)
     return output, None
+
+
+def layer_type(module: torch.nn.Module, window: int | None) -> str:
+    """"bidirectional" (an encoder's attention), "sliding_attention" (a window) or "full_attention"."""
+    if not getattr(module, "is_causal", True):
+        return "bidirectional"
+    return "sliding_attention" if window else "full_attention"
 
 
 def attention_with_lse(
@@ -274,8 +297,10 @@ def layer_statistics(
     key_first = key[torch.arange(key.shape[0], device=device), :, first_key]  # [B, Hkv, D]
     score_first = grouped_scores(query, key_first[:, :, None, :], scaling, softcap)[..., 0]  # [B, H, Tq]
     first_visible = mask.first_visible(device)
+    first_mass = metrics.mass_from_lse(score_first, lse) * first_visible[:, None, :]
+    overflow = torch.isnan(lse) | (lse == float("inf"))  # an inf/NaN score (e.g. fp16 overflow); -inf: sees nothing
     stats = LayerStats(
-        first_mass=metrics.mass_from_lse(score_first, lse) * first_visible[:, None, :],
+        first_mass=first_mass.masked_fill(overflow, float("nan")),  # the collector refuses it, naming the layer
         first_visible=first_visible,
         key_norms=metrics.first_and_rest_norms(key, _key_padding(mask)),
         value_norms=metrics.first_and_rest_norms(value, _key_padding(mask)),
@@ -408,7 +433,7 @@ def _chunked_attention(query, key, value, mask, scaling, softcap, rows):
 
 def _cpu_flash(query, key, value, mask, scaling, rows):
     """PyTorch's fused CPU flash attention, which also returns the LSE; masked layers run per query block."""
-    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    flash = _compat.cpu_flash_attention()
     kind = mask.plain_kind()
     if kind is not None:
         output, lse = flash(query, key, value, 0.0, kind == "causal", scale=scaling)
@@ -435,7 +460,7 @@ def _cuda_efficient(query, key, value, causal, scaling):
     """CUDA memory-efficient attention with ``compute_log_sumexp``; its LSE is padded to a multiple of 32 rows."""
     groups = query.shape[1] // key.shape[1]
     key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    output, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
+    output, lse = _compat.cuda_efficient_attention()(
         query, key, value, None, True, 0.0, causal, scale=scaling
     )[:2]
     return output, lse[..., : query.shape[2]].float()
@@ -470,24 +495,17 @@ def _unmasked(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor) -
     return LazyMask(rule, None, query.shape[0], query.shape[2], key.shape[2], q_offset)
 
 
-def _model_eager_function(module: torch.nn.Module) -> Callable:
-    """The model's own ``eager_attention_forward`` (softcap, sinks and dtype handling included)."""
-    eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
-    if eager is None:
-        raise SinklabError(
-            f"exact=True takes each layer's output from the model's own eager attention, but "
-            f"{type(module).__module__} defines no eager_attention_forward. Fix: measure with exact=False."
-        )
-    return eager
+_model_eager_function = _compat.model_eager_function  # the model's own eager_attention_forward
 
 
 def _check_call(module, collector, attention_mask, dropout, kwargs) -> None:
     """Refuse calls whose statistics would be wrong or incomplete, with the fix."""
     if collector is None:
         raise SinklabError(
-            f"The model's attention implementation is {NAME!r}, but this forward call carries no sinklab "
-            "collector. Fix: measure inside `with sinklab.measure.sink_stats(model):` or call "
-            "`sinklab.measure.measure(model, inputs)`; to go back, run model.set_attn_implementation('sdpa')."
+            f"The model's attention implementation is {NAME!r}, but this forward call runs outside a sinklab "
+            "measurement (the model was left switched, e.g. by set_attn_implementation). Fix: measure inside "
+            "`with sinklab.measure.sink_stats(model):` or call `sinklab.measure.measure(model, inputs)`; to "
+            "go back to normal attention, run model.set_attn_implementation('sdpa')."
         )
     if attention_mask is not None and not isinstance(attention_mask, LazyMask):
         raise SinklabError(
@@ -499,8 +517,6 @@ def _check_call(module, collector, attention_mask, dropout, kwargs) -> None:
             f"{type(module).__name__} adds a position bias (relative or ALiBi) to its scores, which sinklab's "
             "attention function does not model. Fix: measure it with method='hooks'."
         )
-    if kwargs.get("encoder_hidden_states") is not None:
-        raise SinklabError("sinklab measures self-attention only. Fix: measure the encoder or decoder on its own.")
     if module.training and dropout > 0:
         raise SinklabError(
             "The model is in training mode with attention dropout, so its attention is random. Fix: call "

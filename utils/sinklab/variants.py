@@ -43,7 +43,7 @@ from transformers import AttentionInterface, AttentionMaskInterface
 from sinklab import measure as sink_measure
 from sinklab import metrics
 from sinklab.errors import SinklabError
-from sinklab.sinkattention import COLLECTOR_KWARG, LazyMask, Options, lazy_mask, statistics_from_weights
+from sinklab.sinkattention import LazyMask, active_collector, lazy_mask, statistics_from_weights
 
 VARIANTS = ("softmax", "softmax1", "sink_logit", "sigmoid", "relu", "gated")
 SINK_FREE = ("softmax1", "sink_logit", "sigmoid", "relu", "gated")
@@ -79,10 +79,11 @@ def variant_weights(scores: torch.Tensor, visible: torch.Tensor, name: str, sink
 def variant_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, *, name: str, **kwargs):
     """The function registered for each variant: ``(output [B, Tq, H, Dv], weights [B, H, Tq, Tk])``.
 
-    Same contract as transformers' eager attention. With a sinklab collector in the kwargs (from
-    `measure`), it also records first-token mass and key/value norms from the weights it used.
+    Same contract as transformers' eager attention. Inside a measurement (`sinklab.measure.measure` or
+    `sink_stats`: an active collector), it also records first-token mass and key/value norms from the
+    weights it used.
     """
-    collector = kwargs.pop(COLLECTOR_KWARG, None)
+    collector = active_collector()
     gate_input = kwargs.pop(GATE_INPUT, None)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
     mask = attention_mask if isinstance(attention_mask, LazyMask) else lazy_mask(
@@ -101,14 +102,14 @@ def variant_attention(module, query, key, value, attention_mask, scaling=None, d
         output = output * gate.view(*gate.shape[:2], -1, output.shape[-1]).transpose(1, 2)
     if collector is not None:
         with torch.no_grad():
-            stats = statistics_from_weights(weights, mask, collector.options, collector.layer_index)
+            stats = statistics_from_weights(weights, mask, collector.options, collector.layer_of(module))
             padding = None if mask.padding is None else mask.padding[:, mask.kv_offset:mask.kv_offset + mask.kv_length]
             stats.key_norms = metrics.first_and_rest_norms(key.detach(), padding)
             stats.value_norms = metrics.first_and_rest_norms(value.detach(), padding)
             stats.kernel = f"sinklab_{name}"
             if name in ("softmax1", "sink_logit"):  # the mass on the zero key / the learned logit
                 stats.learned_sink_mass = (1 - weights.float().sum(-1)) * mask.real_queries(query.device)[:, None, :]
-        collector.add_layer(stats)
+        collector.add_layer(stats, module)
     return output.transpose(1, 2).contiguous(), weights
 
 
@@ -206,30 +207,17 @@ def sink_stats(model, eps: Sequence[float] = sink_measure.DEFAULT_EPS, patterns:
     """
     if variant_of(model) == "softmax":
         raise SinklabError("This model uses plain softmax. Fix: use sinklab.measure.sink_stats (or variants.measure).")
-    eps = tuple(metrics.validate_eps(e) for e in eps)
-    options = Options(patterns={int(k): tuple(v) for k, v in (patterns or {}).items()})
-    recorder = sink_measure.SinkRecorder(options, eps, "interface")  # "interface": hand the collector to the layers
-    handles = [model.register_forward_pre_hook(recorder.start_call, with_kwargs=True),
-               model.register_forward_hook(recorder.end_call, with_kwargs=True)]
-    try:
+    with sink_measure.sink_stats(model, eps=eps, patterns=patterns) as recorder:
         yield recorder
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def measure(model, inputs, eps: Sequence[float] = sink_measure.DEFAULT_EPS) -> sink_measure.SinkReport:
     """First-token statistics of one forward pass (a `SinkReport`), for a model of any variant.
 
-    Plain softmax models go to `sinklab.measure.measure` (the log-sum-exp trick); variant models are
-    measured from their own weights (``report.kernels`` says which).
+    A thin wrapper of `sinklab.measure.measure`, which handles every variant: plain softmax models get
+    the log-sum-exp trick, variant models are measured from their own weights (``report.kernels`` says which).
     """
-    if variant_of(model) == "softmax":
-        return sink_measure.measure(model, inputs, eps=eps)
-    batch = sink_measure.model_inputs(model, inputs)
-    with torch.no_grad(), sink_stats(model, eps) as recorder:
-        model(**batch)
-    return recorder.last
+    return sink_measure.measure(model, inputs, eps=eps)
 
 
 def attention_patterns(model, inputs, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> torch.Tensor:
