@@ -4,13 +4,13 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: course test test-fast lint chromium
+.PHONY: course test test-fast lint chromium rehearse
 
 $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
 	{ $(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"; } && \
-	$(BIN)/pip install -q -e ".[test]" && touch $@ && \
+	$(BIN)/pip install -q -e ".[course,test]" && touch $@ && \
 	echo "phase setup (venv + install): $$(( $$(date +%s) - t )) s"
 
 course: $(VENV)/.installed
@@ -41,3 +41,12 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check utils tests course
 	$(BIN)/ruff format --check utils tests
+
+# Rehearse a learner's profile offline on stand-ins (random weights of the real architectures, built once into
+# ~/.cache/sinklab/stand-ins): `make rehearse PROFILE=cpu` (or t4, a100; CHAPTERS="0 2", LAYERS=2, SCALE=0.25).
+PROFILE ?= cpu
+GENUINE_CACHE ?= $(wildcard ../shared/hf-cache)
+rehearse: $(VENV)/.installed
+	$(BIN)/sinklab rehearse --profile $(PROFILE) $(if $(CHAPTERS),--chapters $(CHAPTERS)) \
+	  $(if $(LAYERS),--layers $(LAYERS)) $(if $(SCALE),--scale $(SCALE)) \
+	  $(if $(GENUINE_CACHE),--genuine-cache $(GENUINE_CACHE))

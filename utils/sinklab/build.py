@@ -41,7 +41,13 @@ import importlib.util, subprocess, sys
 if importlib.util.find_spec("sinklab") is None:
     if "google.colab" not in sys.modules:
         raise ModuleNotFoundError("sinklab is not installed: run `pip install -e .` in the course folder, then restart the kernel.")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/{repository}@{branch}"], check=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/{repository}@{branch}"], check=True)
+    except subprocess.CalledProcessError:
+        raise RuntimeError("Installing sinklab from https://github.com/{repository} ({branch}) failed: pip's "
+                           "message is above. Fix: check that the runtime has internet and that the repository "
+                           "exists, then rerun this cell; a fork sets its own `repository:` in course/course.yml "
+                           "and runs `sinklab build`.") from None
     importlib.invalidate_caches()  # let this running kernel see the package it just installed
 from sinklab.setup import start
 profile = start(chapter={number}, needs_gpu={needs_gpu})'''

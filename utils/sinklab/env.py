@@ -179,9 +179,62 @@ def auto_profile_name() -> str:
     return "a100" if info["total_gib"] >= 30 else "t4"
 
 
+_HUB_REACHABLE: dict[str, bool] = {}  # endpoint -> answer, once per kernel
+
+
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Can this machine open a connection to the Hugging Face hub? Asked once per kernel, at most `timeout_s`.
+
+    False without asking when HF_HUB_OFFLINE is set. The endpoint is HF_ENDPOINT (default huggingface.co).
+    """
+    if hub_offline():
+        return False
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    key = endpoint.netloc
+    if key not in _HUB_REACHABLE:
+        import socket
+        import threading
+
+        answer = []
+
+        def connect():
+            try:
+                socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout_s).close()
+                answer.append(True)
+            except OSError:
+                answer.append(False)
+
+        worker = threading.Thread(target=connect, daemon=True)  # DNS has no timeout of its own
+        worker.start()
+        worker.join(timeout_s)
+        _HUB_REACHABLE[key] = bool(answer and answer[0])
+    return _HUB_REACHABLE[key]
+
+
+_NOTICE_SHOWN = []
+
+
+def auto_profile_choice() -> str:
+    """The profile for an unset SINKLAB_PROFILE: from the hardware, or `ci` when the hub cannot be reached.
+
+    An offline laptop or a locked-down lab would otherwise get models it cannot download; it gets the
+    offline profile instead, with a one-line notice (once per kernel).
+    """
+    name = auto_profile_name()
+    if name != "ci" and not hub_reachable():
+        if not _NOTICE_SHOWN:
+            _NOTICE_SHOWN.append(True)
+            print(f"ℹ️  The Hugging Face hub cannot be reached, so sinklab uses the offline 'ci' profile (models "
+                  f"shipped with sinklab, no downloads) instead of {name!r}. For the real models: connect and "
+                  f"restart the kernel, or set SINKLAB_PROFILE={name} with a pre-filled HF_HUB_CACHE.", file=sys.stderr)
+    return name if name == "ci" or hub_reachable() else "ci"
+
+
 def profile(name: str | None = None) -> Profile:
-    """The active profile: `name`, else `$SINKLAB_PROFILE`, else chosen from the hardware."""
-    name = name or os.environ.get("SINKLAB_PROFILE") or auto_profile_name()
+    """The active profile: `name`, else `$SINKLAB_PROFILE` (always obeyed), else `auto_profile_choice()`."""
+    name = name or os.environ.get("SINKLAB_PROFILE") or auto_profile_choice()
     if name not in PROFILES:
         raise SinklabError(
             f"Unknown profile {name!r}. Set SINKLAB_PROFILE to one of {', '.join(PROFILE_NAMES)} "

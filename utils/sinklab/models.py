@@ -225,8 +225,24 @@ def ensure_pad_token(tokenizer):
 
 
 def is_stand_in(model) -> bool:
-    """True for a `sinklab rehearse` stand-in: the real architecture with random weights."""
-    return bool(getattr(model.config, "sinklab_stand_in", False))
+    """True for a `sinklab rehearse` stand-in (the real architecture, random weights): a model or a name.
+
+    A cell whose claim needs pretrained weights prints "stand-in weights: claim not tested" when this is True.
+    For a name, the config.json in the local cache decides (False when the model is not cached).
+    """
+    if not isinstance(model, str):
+        return bool(getattr(model.config, "sinklab_stand_in", False))
+    if model in (EMBEDDED_NAME, MINILM_NAME):
+        return False
+    import json
+
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model, "config.json")
+    return isinstance(found, str) and bool(json.loads(Path(found).read_text()).get("sinklab_stand_in", False))
+
+
+STAND_IN_NOTE = "stand-in weights: claim not tested"
 
 
 def _has_token() -> bool:

@@ -291,7 +291,7 @@ def rehearsal_env(profile: str, cache: Path, token: bool, scale: float | None) -
     return run
 
 
-def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = None) -> dict:
+def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = None, keep: Path | None = None) -> dict:
     """Execute one notebook in a fresh kernel (this process's environment); returns its record."""
     import nbformat
     from nbclient import NotebookClient
@@ -312,10 +312,15 @@ def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = No
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     except CellExecutionError as e:
-        error = str(e).strip().splitlines()[-1][:300]
+        cell = next((i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error"
+                                                               for o in c.get("outputs", []))), "?")
+        error = f"cell {cell}: {e.ename}: {e.evalue}"[:300]
     except Exception as e:  # a dead kernel, a timeout: still one line in the table
         error = f"{type(e).__name__}: {e}"[:300]
     record = {"chapter": path.name, "ok": error is None, "wall_s": time.perf_counter() - start, "error": error}
+    if keep is not None:  # the executed notebook, outputs included, to read what failed
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep / path.name)
     for cell in nb.cells[-1:]:
         for out in cell.get("outputs", []):
             for line in out.get("text", "").splitlines():
@@ -327,7 +332,7 @@ def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = No
 def rehearse(profile_name: str, chapters: list[int] | None = None, layers: int | None = None,
              scale: float | None = None, token: bool = False, root: Path = DEFAULT_CACHE,
              genuine: list[Path] | None = None, timeout: int = 3600, gpu_cap_gib: float | None = None,
-             say=print) -> list[dict]:
+             keep: Path | None = None, say=print) -> list[dict]:
     """Build the stand-in cache, run the selected solution notebooks offline on the profile; one record each."""
     if profile_name not in REHEARSABLE:
         raise SinklabError(f"Unknown profile {profile_name!r} for a rehearsal. Fix: choose one of "
@@ -344,6 +349,8 @@ def rehearse(profile_name: str, chapters: list[int] | None = None, layers: int |
         cmd = [sys.executable, "-m", "sinklab.rehearse", "--run-one", str(path), "--timeout", str(timeout)]
         if gpu_cap_gib:
             cmd += ["--gpu-cap-gib", str(gpu_cap_gib)]
+        if keep is not None:
+            cmd += ["--keep", str(keep)]
         done = subprocess.run(cmd, env=run, capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)]
         if lines:
@@ -382,6 +389,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     p.add_argument("--gpu-cap-gib", type=float, help="cap each kernel's GPU memory (e.g. 15 for a T4)")
     p.add_argument("--build-only", action="store_true", help="build the stand-in cache and stop")
+    p.add_argument("--keep", type=Path, help="write the executed notebooks (with outputs) to this folder")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -392,7 +400,7 @@ def cli_main(args: argparse.Namespace) -> int:
         print(build_cache(env.PROFILES[args.profile], args.layers, args.cache_root, genuine))
         return 0
     records = rehearse(args.profile, args.chapters, args.layers, args.scale, args.token, args.cache_root, genuine,
-                       args.timeout, args.gpu_cap_gib)
+                       args.timeout, args.gpu_cap_gib, args.keep)
     return 0 if all(r["ok"] for r in records) else 1
 
 
@@ -401,8 +409,9 @@ def _run_one(argv: list[str]) -> int:
     p.add_argument("--run-one", type=Path, required=True)
     p.add_argument("--timeout", type=int, default=3600)
     p.add_argument("--gpu-cap-gib", type=float)
+    p.add_argument("--keep", type=Path)
     args = p.parse_args(argv)
-    record = run_notebook(args.run_one, args.timeout, args.gpu_cap_gib)
+    record = run_notebook(args.run_one, args.timeout, args.gpu_cap_gib, args.keep)
     print(MARKER + json.dumps(record), flush=True)
     return 0
 
