@@ -142,7 +142,7 @@ def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_
     lines += [f"- {o}" for o in chapter.objectives]
     lines += ["", "| " + " | ".join(names.values()) + " | Hardware |", "|" + " --- |" * (len(names) + 1)]
     lines += ["| " + " | ".join(f"{chapter.minutes[t]} min" for t in names) + f" | {meta['hardware_tiers'][chapter.hardware]} |"]
-    lines += ["", "**Models:** " + "; ".join(chapter.models)]
+    lines += ["", "**Models:** " + "; ".join(render_models(m) for m in chapter.models)]
     if track != "self_paced":
         lines += ["", f"**This copy: the {names[track]} track, {chapter.minutes[track]} min.** It keeps the "
                       f"{' and '.join(tracks.TRACKS[track])} sections."]
@@ -150,6 +150,27 @@ def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_
             lines += ["Left out here (they are in the full notebook): " + "; ".join(left_out) + "."]
         lines += ["The Colab badges above open the full notebook on the repository's default branch."]
     return "\n".join(lines)
+
+
+MODEL_PICK = re.compile(r"\{(\w+)@(\w+)\}")  # "{causal_lm@cpu}": the model load("causal_lm") picks on cpu
+
+
+def render_models(text: str) -> str:
+    """`text` with every ``{role@profile}`` replaced by the model `sinklab.models.load` picks there.
+
+    The course's sentences about "the model this profile loads" come from the registry, so they cannot drift.
+    """
+    from sinklab import env, models
+
+    def pick(match: re.Match) -> str:
+        role, profile = match.groups()
+        if profile not in env.PROFILES or role not in env.PROFILES[profile].roles:
+            raise SinklabError(f"course.yml names {match.group(0)}, but profile {profile!r} has no role {role!r}. "
+                               f"Fix: use one of {', '.join(sorted(env.PROFILES['cpu'].roles))} @ "
+                               f"{', '.join(env.PROFILE_NAMES)}.")
+        return f"`{models.pick(role, env.PROFILES[profile]).name}`"
+
+    return MODEL_PICK.sub(pick, text)
 
 
 def setup_cell(meta: dict, chapter: Chapter) -> str:

@@ -73,7 +73,7 @@ def render(meta: dict, root: Path) -> str:
         time = " · ".join(f"{label} {chapter.minutes[t]} min" for t, label in meta["tracks"].items())
         lines += ["", f"**Time:** {time}", "",
                   f"**Hardware:** {meta['hardware_tiers'][chapter.hardware]}", "",
-                  "**Models:** " + "; ".join(chapter.models), "",
+                  "**Models:** " + "; ".join(build.render_models(m) for m in chapter.models), "",
                   f"**Key result:** {chapter.key_result}"]
         if chapter.status == "available":
             lines += ["", "**Sections per track:**", ""] + _section_table(meta, chapter, root)
