@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from sinklab import build, env, models, rehearse
 from sinklab.errors import SinklabError
 
@@ -58,7 +57,8 @@ def test_the_cache_has_the_hub_layout_and_a_rebuild_is_skipped(stand_in_cache):
     repo = rehearse.repo_dir(stand_in_cache, "EleutherAI/pythia-70m")
     commit = (repo / "refs" / "step64").read_text()
     snapshot = repo / "snapshots" / commit
-    assert (snapshot / "config.json").is_symlink() and (snapshot / "model.safetensors").resolve().parent == repo / "blobs"
+    assert (snapshot / "config.json").is_symlink()
+    assert (snapshot / "model.safetensors").resolve().parent == repo / "blobs"
     assert (repo / "refs" / "main").read_text() != commit  # each revision is its own snapshot
     assert not rehearse.build_one(stand_in_cache, "EleutherAI/pythia-70m", "step64", layers=1)  # reused
 
@@ -139,7 +139,7 @@ def test_course_text_names_each_profiles_model_through_the_registry(root):
         for line in chapter.models:
             profile = line.split(":", 1)[0]
             if profile in ("cpu", "t4", "a100") and "causal LM" not in line:
-                assert "{causal_lm@" + profile + "}" in line, f"chapter {chapter.number}: {line!r} names a model by hand"
+                assert "{causal_lm@" + profile + "}" in line, f"ch. {chapter.number}: {line!r} names a model by hand"
     assert build.render_models("cpu: {causal_lm@cpu}") == f"cpu: `{models.pick('causal_lm', env.PROFILES['cpu']).name}`"
     with pytest.raises(SinklabError, match="has no role 'nope'"):
         build.render_models("{nope@cpu}")

@@ -130,7 +130,8 @@ def pick(role: str, profile: env.Profile) -> ModelSpec:
     """The model `load(role)` picks on `profile` with the hub reachable and memory to spare: the largest
     candidate within the profile's size cap. The course's text names a profile's model through this."""
     if role not in profile.roles:
-        raise SinklabError(f"Unknown role {role!r}; the {profile.name!r} profile has: {', '.join(sorted(profile.roles))}.")
+        raise SinklabError(f"Unknown role {role!r}; the {profile.name!r} profile has: "
+                           f"{', '.join(sorted(profile.roles))}.")
     specs = [REGISTRY[n] for n in profile.roles[role] if REGISTRY[n].params_m <= profile.max_params_m]
     return max(specs, key=lambda s: s.params_m)
 
