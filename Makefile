@@ -4,13 +4,13 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: course test test-fast lint chromium site test-site
+.PHONY: course test test-fast lint chromium site test-site rehearse
 
 $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
 	{ $(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"; } && \
-	$(BIN)/pip install -q -e ".[test,site]" && touch $@ && \
+	$(BIN)/pip install -q -e ".[course,test,site]" && touch $@ && \
 	echo "phase setup (venv + install): $$(( $$(date +%s) - t )) s"
 
 course: $(VENV)/.installed
@@ -66,3 +66,12 @@ test-site: site chromium
 	@t=$$(date +%s); \
 	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests/test_site.py -q; rc=$$?; \
 	echo "phase site (browser test): $$(( $$(date +%s) - t )) s"; exit $$rc
+
+# Rehearse a learner's profile offline on stand-ins (random weights of the real architectures, built once into
+# ~/.cache/sinklab/stand-ins): `make rehearse PROFILE=cpu` (or t4, a100; CHAPTERS="0 2", LAYERS=2, SCALE=0.25).
+PROFILE ?= cpu
+GENUINE_CACHE ?= $(wildcard ../shared/hf-cache)
+rehearse: $(VENV)/.installed
+	$(BIN)/sinklab rehearse --profile $(PROFILE) $(if $(CHAPTERS),--chapters $(CHAPTERS)) \
+	  $(if $(LAYERS),--layers $(LAYERS)) $(if $(SCALE),--scale $(SCALE)) \
+	  $(if $(GENUINE_CACHE),--genuine-cache $(GENUINE_CACHE))

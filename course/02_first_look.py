@@ -49,7 +49,7 @@ tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
 attn = measure.attention_patterns(model, batch)[0]  # [layer, head, query, key]
 print("tokens:", tokens)
 print("attn shape [layer, head, query, key]:", tuple(attn.shape))
-heads_shown = list(range(min(n_heads, 8)))
+heads_shown = list(range(min(n_heads, 8, max(1, plots.MAX_ROWS // len(tokens) ** 2))))  # Altair keeps ≤ 5000 cells
 plots.attention_heatmaps(attn[n_layers - 1, heads_shown], tokens, title=f"last layer ({n_layers - 1}), one panel per head")
 
 # %% [markdown]

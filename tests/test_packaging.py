@@ -13,7 +13,7 @@ def _name(requirement: str) -> str:
 def test_environment_yml_matches_pyproject(root):
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = project["dependencies"] + extras["test"] + extras["site"]
+    wanted = list(dict.fromkeys(project["dependencies"] + extras["course"] + extras["test"] + extras["site"]))
     env = yaml.safe_load((root / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = [r for r in pip_section if not r.startswith("-e")]
@@ -27,3 +27,20 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_test_one(root):
     commands = [line.split("#")[0].strip() for line in quick.strip().splitlines()]
     assert commands == ["make course", "make test"]
     assert "\nmake test\n" in (root / ".ci" / "run").read_text()
+
+
+LOCAL_ONLY = {"jupyterlab", "jupytext", "notebook", "jupyter", "jupyter-server", "ipykernel", "nbclassic"}
+
+
+def test_core_dependencies_leave_colabs_jupyter_stack_and_torch_alone(root):
+    """The setup cell pip-installs the core list on Colab: no Jupyter front end, no torch pin or upper bound."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    core = project["dependencies"]
+    assert not {_name(r) for r in core} & LOCAL_ONLY, "local-only tools belong in the `course` extra"
+    assert {"jupyterlab", "jupytext"} <= {_name(r) for r in project["optional-dependencies"]["course"]}
+    torch = next(r for r in core if _name(r) == "torch")
+    assert re.fullmatch(r"torch>=[\d.]+", torch), f"torch must only have a lower bound on Colab, got {torch!r}"
+
+
+def test_make_course_installs_the_course_extra(root):
+    assert '".[course,test]"' in (root / "Makefile").read_text()

@@ -8,7 +8,7 @@ import pytest
 from sinklab import cli, coursespec, env, models, prefetch
 from sinklab.errors import SinklabError
 
-CPU_CAUSAL_LM = ["gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M", "raincandy-u/TinyStories-656K"]
+CPU_CAUSAL_LM = ["gpt2", "raincandy-u/TinyStories-656K"]
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import sys
 import types
 
 import pytest
-from sinklab import cells, coursespec, env
+
+from sinklab import cells, coursespec, env, readme
 
 
 @pytest.fixture
@@ -87,3 +88,23 @@ def test_a_cpu_chapter_does_not_ask_for_a_gpu(setup_source, monkeypatch, capsys)
     monkeypatch.setattr(env, "gpu_info", lambda: None)
     exec(setup_source, {})
     assert "none is visible" not in capsys.readouterr().out
+
+
+def test_a_failed_install_says_what_to_do(setup_source, monkeypatch):
+    _pretend_sinklab_missing(monkeypatch)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+
+    def failing_pip(cmd, check):
+        raise subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(subprocess, "run", failing_pip)
+    with pytest.raises(RuntimeError, match="Fix: check that the runtime has internet.*`repository:` in course/course"):
+        exec(setup_source, {})
+
+
+def test_the_repository_setting_drives_the_install_line_and_the_badges(root):
+    meta = {**coursespec.load_course(root), "repository": "someone/fork", "branch": "dev"}
+    chapter = meta["chapters"][0]
+    assert "git+https://github.com/someone/fork@dev" in cells.setup_cell(meta, chapter)
+    assert "colab.research.google.com/github/someone/fork/blob/dev/" in cells.badges(meta, chapter)
+    assert "github/someone/fork/blob/dev/" in readme.chapter_table(meta)

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from sinklab import build, plots
-from sinklab import site as course_site
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, browser  # noqa: F401  (the shared Chromium fixture)
+
+from sinklab import coursespec, plots
+from sinklab import site as course_site
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_site"
 EXECUTED = ROOT / course_site.EXECUTED
 ARTIFACTS = ROOT / "artifacts" / "site"
-CHAPTERS = [c for c in build.load_course(ROOT)["chapters"] if c.status == "available"]
+CHAPTERS = [c for c in coursespec.load_course(ROOT)["chapters"] if c.status == "available"]
 CHARTS_DRAWN_S = 30
 
 pytestmark = [pytest.mark.browser, pytest.mark.executed, pytest.mark.skipif(
@@ -142,7 +143,7 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     if report["maths"]:
         assert report["typeset"] >= report["maths"] and report["math_errors"] == 0, report
     assert "offline teaching profile" in report["note"] and "sinklab/tiny-sink-lm" in report["note"], report["note"]
-    repository = build.load_course(ROOT)["repository"]
+    repository = coursespec.load_course(ROOT)["repository"]
     for folder in ("chapters", "solutions"):
         url = f"https://colab.research.google.com/github/{repository}/blob/"
         assert any(u.startswith(url) and u.endswith(f"/{folder}/{chapter.stem}.ipynb") for u in report["colab"])

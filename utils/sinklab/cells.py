@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from sinklab import tracks
-from sinklab.coursespec import Chapter, chapter_sections, colab_url
+from sinklab.coursespec import Chapter, chapter_sections, colab_url, render_models
 from sinklab.errors import SinklabError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -25,7 +25,13 @@ import importlib.util, subprocess, sys
 if importlib.util.find_spec("sinklab") is None:
     if "google.colab" not in sys.modules:
         raise ModuleNotFoundError("sinklab is not installed: run `pip install -e .` in the course folder, then restart the kernel.")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/{repository}@{branch}"], check=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/{repository}@{branch}"], check=True)
+    except subprocess.CalledProcessError:
+        raise RuntimeError("Installing sinklab from https://github.com/{repository} ({branch}) failed: pip's "
+                           "message is above. Fix: check that the runtime has internet and that the repository "
+                           "exists, then rerun this cell; a fork sets its own `repository:` in course/course.yml "
+                           "and runs `sinklab build`.") from None
     importlib.invalidate_caches()  # let this running kernel see the package it just installed
 from sinklab.setup import start
 profile = start(chapter={number}, needs_gpu={needs_gpu})'''
@@ -55,7 +61,7 @@ def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_
     lines += [f"- {o}" for o in chapter.objectives]
     lines += ["", "| " + " | ".join(names.values()) + " | Hardware |", "|" + " --- |" * (len(names) + 1)]
     lines += ["| " + " | ".join(f"{chapter.minutes[t]} min" for t in names) + f" | {meta['hardware_tiers'][chapter.hardware]} |"]
-    lines += ["", "**Models:** " + "; ".join(chapter.models)]
+    lines += ["", "**Models:** " + "; ".join(render_models(m) for m in chapter.models)]
     if track != "self_paced":
         lines += ["", f"**This copy: the {names[track]} track, {chapter.minutes[track]} min.** It keeps the "
                       f"{' and '.join(tracks.TRACKS[track])} sections."]

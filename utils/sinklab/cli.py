@@ -1,4 +1,4 @@
-"""`sinklab` on the command line: doctor, build, measure, bench, train, prefetch.
+"""`sinklab` on the command line: doctor, build, measure, bench, train, prefetch, rehearse.
 
 Subcommands import lazily: `sinklab doctor` never pays for the modules `sinklab build` needs (jupytext) and
 `sinklab --help` imports none of them.
@@ -20,6 +20,7 @@ COMMANDS = {
     "bench": ("sinklab.bench", "time sink statistics against plain SDPA and eager output_attentions"),
     "train": ("sinklab.train", "train the course's small models (e.g. the embedded tiny-sink-lm)"),
     "prefetch": ("sinklab.prefetch", "download the models a track needs on a profile into the HF cache (offline labs)"),
+    "rehearse": ("sinklab.rehearse", "run the solution notebooks offline on cpu/t4/a100 with stand-in models"),
 }
 
 

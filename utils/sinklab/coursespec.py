@@ -80,6 +80,27 @@ def in_track(chapter: Chapter, track: str) -> bool:
     return chapter.status == "available" and chapter.minutes[track] > 0
 
 
+MODEL_PICK = re.compile(r"\{(\w+)@(\w+)\}")  # "{causal_lm@cpu}": the model load("causal_lm") picks on cpu
+
+
+def render_models(text: str) -> str:
+    """`text` with every ``{role@profile}`` replaced by the model `sinklab.models.load` picks there.
+
+    The course's sentences about "the model this profile loads" come from the registry, so they cannot drift.
+    """
+    from sinklab import env, models
+
+    def pick(match: re.Match) -> str:
+        role, profile = match.groups()
+        if profile not in env.PROFILES or role not in env.PROFILES[profile].roles:
+            raise SinklabError(f"course.yml names {match.group(0)}, but profile {profile!r} has no role {role!r}. "
+                               f"Fix: use one of {', '.join(sorted(env.PROFILES['cpu'].roles))} @ "
+                               f"{', '.join(env.PROFILE_NAMES)}.")
+        return f"`{models.pick(role, env.PROFILES[profile]).name}`"
+
+    return MODEL_PICK.sub(pick, text)
+
+
 def colab_url(meta: dict, folder: str, chapter: Chapter) -> str:
     return (
         f"https://colab.research.google.com/github/{meta['repository']}/blob/{meta['branch']}/"

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from sinklab.errors import SinklabError
 
 PROFILE_NAMES = ("ci", "cpu", "t4", "a100")
+# `sinklab rehearse --scale F` (CI's reduced rehearsal): samples, steps and corpus sizes times F, printed by
+# every setup cell. Models, sequence lengths and what a notebook asserts do not change.
+SCALE_VARIABLE = "SINKLAB_REHEARSAL_SCALE"
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,10 @@ PROFILES: dict[str, Profile] = {
         train_steps=600,
         offline=False,
         roles={
-            # TinyStories-656K: the fallback an offline lab machine finds in a pre-filled cache
-            "causal_lm": ("gpt2", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M", "raincandy-u/TinyStories-656K"),
+            # GPT-2 small: the model the chapters' cpu text discusses (learned positions, Gu et al.'s GPT-2
+            # results); load() picks the largest candidate, so no larger model is listed here. TinyStories-656K:
+            # the fallback an offline lab machine finds in a pre-filled cache.
+            "causal_lm": ("gpt2", "raincandy-u/TinyStories-656K"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
             "sweep": (
                 "gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M",
@@ -174,15 +179,98 @@ def auto_profile_name() -> str:
     return "a100" if info["total_gib"] >= 30 else "t4"
 
 
+_HUB_REACHABLE: dict[str, bool] = {}  # endpoint -> answer, once per kernel
+
+
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Can this machine open a connection to the Hugging Face hub? Asked once per kernel, at most `timeout_s`.
+
+    False without asking when HF_HUB_OFFLINE is set. The endpoint is HF_ENDPOINT (default huggingface.co).
+    """
+    if hub_offline():
+        return False
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    key = endpoint.netloc
+    if key not in _HUB_REACHABLE:
+        import socket
+        import threading
+
+        answer = []
+
+        def connect():
+            try:
+                socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout_s).close()
+                answer.append(True)
+            except OSError:
+                answer.append(False)
+
+        worker = threading.Thread(target=connect, daemon=True)  # DNS has no timeout of its own
+        worker.start()
+        worker.join(timeout_s)
+        _HUB_REACHABLE[key] = bool(answer and answer[0])
+    return _HUB_REACHABLE[key]
+
+
+_NOTICE_SHOWN = []
+
+
+def auto_profile_choice() -> str:
+    """The profile for an unset SINKLAB_PROFILE: from the hardware, or `ci` when the hub cannot be reached.
+
+    An offline laptop or a locked-down lab would otherwise get models it cannot download; it gets the
+    offline profile instead, with a one-line notice (once per kernel).
+    """
+    name = auto_profile_name()
+    if name != "ci" and not hub_reachable():
+        if not _NOTICE_SHOWN:
+            _NOTICE_SHOWN.append(True)
+            print(f"ℹ️  The Hugging Face hub cannot be reached, so sinklab uses the offline 'ci' profile (models "
+                  f"shipped with sinklab, no downloads) instead of {name!r}. For the real models: connect and "
+                  f"restart the kernel, or set SINKLAB_PROFILE={name} with a pre-filled HF_HUB_CACHE.", file=sys.stderr)
+    return name if name == "ci" or hub_reachable() else "ci"
+
+
 def profile(name: str | None = None) -> Profile:
-    """The active profile: `name`, else `$SINKLAB_PROFILE`, else chosen from the hardware."""
-    name = name or os.environ.get("SINKLAB_PROFILE") or auto_profile_name()
+    """The active profile: `name`, else `$SINKLAB_PROFILE` (always obeyed), else `auto_profile_choice()`."""
+    name = name or os.environ.get("SINKLAB_PROFILE") or auto_profile_choice()
     if name not in PROFILES:
         raise SinklabError(
             f"Unknown profile {name!r}. Set SINKLAB_PROFILE to one of {', '.join(PROFILE_NAMES)} "
             "(or unset it to let sinklab choose from your hardware)."
         )
-    return PROFILES[name]
+    factor = rehearsal_scale()
+    return PROFILES[name] if factor is None else scaled(PROFILES[name], factor)
+
+
+def rehearsal_scale() -> float | None:
+    """The factor of a reduced rehearsal (`SINKLAB_REHEARSAL_SCALE`), or None at full scale."""
+    value = os.environ.get(SCALE_VARIABLE)
+    if not value:
+        return None
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = -1.0
+    if not 0 < factor <= 1:
+        raise SinklabError(f"{SCALE_VARIABLE}={value!r} must be a number in (0, 1]. Fix: unset it for full scale.")
+    return None if factor == 1 else factor
+
+
+def scaled(p: Profile, factor: float) -> Profile:
+    """`p` with samples, training steps and corpus sizes times `factor` (at least a few of each)."""
+    from dataclasses import replace
+
+    def times(n: int, least: int) -> int:
+        return max(least, round(n * factor))
+
+    return replace(
+        p, description=f"{p.description} [rehearsal scale {factor:g}: samples, steps and corpora reduced]",
+        n_samples=times(p.n_samples, 4), train_steps=times(p.train_steps, 20),
+        backcopy_steps=times(p.backcopy_steps, 20), finetune_steps=times(p.finetune_steps, 5),
+        corpus_bytes=times(p.corpus_bytes, 200_000),
+    )
 
 
 def device() -> str:

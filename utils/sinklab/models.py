@@ -38,6 +38,9 @@ class ModelSpec:
     bos: str  # what the tokenizer puts at position 0 by default
     gated: bool = False  # needs an accepted licence and an HF token
     causal: bool = True  # False for encoders (BERT-style)
+    # dtypes the model is reported to overflow in: load_model uses fp32 instead (Gemma: activations exceed
+    # fp16's range, transformers issue #36822 for Gemma 3; Gemma 2's release notes warn against fp16)
+    unsafe_dtypes: tuple[str, ...] = ()
 
     def memory_gib(self, bytes_per_param: int) -> float:
         """Weights plus ~20% for activations and the CUDA context, in GiB."""
@@ -67,7 +70,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("meta-llama/Llama-3.2-3B", "llama", 3213, 28, 24, "<|begin_of_text|>", gated=True),
         ModelSpec("meta-llama/Llama-3.1-8B", "llama", 8030, 32, 32, "<|begin_of_text|>", gated=True),
         ModelSpec("mistralai/Mistral-7B-v0.1", "mistral", 7242, 32, 32, "<s>"),
-        ModelSpec("google/gemma-2-2b", "gemma2", 2614, 26, 8, "<bos>", gated=True),
+        ModelSpec("google/gemma-2-2b", "gemma2", 2614, 26, 8, "<bos>", gated=True, unsafe_dtypes=("float16",)),
     ]
 }
 
@@ -123,6 +126,16 @@ def candidates(role: str, profile: env.Profile | None = None) -> list[ModelSpec]
     return sorted(fitting, key=lambda s: s.params_m, reverse=True)
 
 
+def pick(role: str, profile: env.Profile) -> ModelSpec:
+    """The model `load(role)` picks on `profile` with the hub reachable and memory to spare: the largest
+    candidate within the profile's size cap. The course's text names a profile's model through this."""
+    if role not in profile.roles:
+        raise SinklabError(f"Unknown role {role!r}; the {profile.name!r} profile has: "
+                           f"{', '.join(sorted(profile.roles))}.")
+    specs = [REGISTRY[n] for n in profile.roles[role] if REGISTRY[n].params_m <= profile.max_params_m]
+    return max(specs, key=lambda s: s.params_m)
+
+
 def is_local(name: str) -> bool:
     """True when `name` loads without the hub: shipped with sinklab, or in the local HF cache."""
     from huggingface_hub import try_to_load_from_cache
@@ -141,7 +154,8 @@ def _fits_memory(s: ModelSpec) -> bool:
     info = env.gpu_info()
     if info is None:
         return True  # CPU RAM: the profile's size cap is the limit
-    return s.memory_gib(2) <= info["free_gib"]
+    fp32 = "float16" in s.unsafe_dtypes and not info["bf16"]  # load_model falls back to fp32
+    return s.memory_gib(4 if fp32 else 2) <= info["free_gib"]
 
 
 def load(role: str, profile: env.Profile | None = None, **kwargs):
@@ -163,18 +177,88 @@ def load(role: str, profile: env.Profile | None = None, **kwargs):
             f"No model for role {role!r} fits the {profile.name!r} profile and your free GPU memory. "
             "Fix: free GPU memory (restart the kernel), or choose a smaller profile with SINKLAB_PROFILE=cpu."
         )
-    for i, s in enumerate(options):
+    return load_first([s.name for s in options], **kwargs)
+
+
+def load_first(names: list[str], **kwargs):
+    """Load the first of `names` that loads; returns (model, tokenizer).
+
+    The fallbacks of `load(role)` for a list of your own: a model that runs out of GPU memory, is gated
+    (no Hugging Face token) or is not on an offline machine gives way to the next, with a warning that
+    names both. The last one's error is raised when none loads.
+    """
+    if not names:
+        raise SinklabError("load_first needs at least one model name.")
+    for i, name in enumerate(names):
         try:
-            return load_model(s.name, **kwargs)
+            return load_model(name, **kwargs)
         except SinklabError as e:
-            if getattr(e, "out_of_memory", False) and i + 1 < len(options):
-                warnings.warn(f"{s.name} ran out of GPU memory; falling back to {options[i + 1].name}.")
-                continue
-            if getattr(e, "gated", False) and i + 1 < len(options):  # e.g. a workshop participant without a token
-                warnings.warn(f"{e} Falling back to {options[i + 1].name} for now.")
-                continue
-            raise
+            if i + 1 == len(names):
+                raise
+            if getattr(e, "out_of_memory", False):
+                warnings.warn(f"{name} ran out of GPU memory; falling back to {names[i + 1]}.", stacklevel=2)
+            elif getattr(e, "gated", False):  # e.g. a workshop participant without a token
+                warnings.warn(f"{e} Falling back to {names[i + 1]} for now.", stacklevel=2)
+            elif getattr(e, "offline", False):
+                warnings.warn(f"{name} is not on this machine and the hub is offline; falling back to "
+                              f"{names[i + 1]}.", stacklevel=2)
+            else:
+                raise
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def gated_error(name: str) -> SinklabError:
+    """The message for a gated model without a token; `load(role)` falls back on it (``.gated``)."""
+    gated = SinklabError(
+        f"{name} is a gated model: its licence must be accepted on https://huggingface.co/{name} and "
+        "you need a Hugging Face token. Fix: accept the licence, create a read token at "
+        "https://huggingface.co/settings/tokens, then run `hf auth login` (on Colab: add it as the "
+        "secret HF_TOKEN). Or use an ungated model from the same profile."
+    )
+    gated.gated = True
+    return gated
+
+
+def ensure_pad_token(tokenizer):
+    """Give a tokenizer without a pad token (GPT-2, Pythia, SmolLM2, Llama 3) its EOS token as pad token.
+
+    Batches of unequal prompts need one; the attention mask keeps pads out of every measurement, so which
+    token pads does not matter. The vocabulary and the model stay unchanged. Returns the tokenizer.
+    """
+    if tokenizer.pad_token is None:
+        fill = tokenizer.eos_token or tokenizer.unk_token or tokenizer.bos_token
+        if fill is None:
+            raise SinklabError(f"{tokenizer.name_or_path}'s tokenizer has no pad, EOS, UNK or BOS token to pad "
+                               "with. Fix: set tokenizer.pad_token to a token of its vocabulary.")
+        tokenizer.pad_token = fill
+    return tokenizer
+
+
+def is_stand_in(model) -> bool:
+    """True for a `sinklab rehearse` stand-in (the real architecture, random weights): a model or a name.
+
+    A cell whose claim needs pretrained weights prints "stand-in weights: claim not tested" when this is True.
+    For a name, the config.json in the local cache decides (False when the model is not cached).
+    """
+    if not isinstance(model, str):
+        return bool(getattr(model.config, "sinklab_stand_in", False))
+    if model in (EMBEDDED_NAME, MINILM_NAME):
+        return False
+    import json
+
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model, "config.json")
+    return isinstance(found, str) and bool(json.loads(Path(found).read_text()).get("sinklab_stand_in", False))
+
+
+STAND_IN_NOTE = "stand-in weights: claim not tested"
+
+
+def _has_token() -> bool:
+    from huggingface_hub import get_token
+
+    return bool(get_token())
 
 
 def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
@@ -190,10 +274,17 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
     auto = AutoModel if entry is not None and not entry.causal else AutoModelForCausalLM
     device = device or env.device()
     dtype = dtype or env.dtype()
+    if entry is not None and str(dtype).removeprefix("torch.") in entry.unsafe_dtypes:
+        warnings.warn(f"{name} is reported to overflow in {dtype} (see ModelSpec.unsafe_dtypes); loading it in "
+                      "float32 instead, which needs twice the memory.", stacklevel=2)
+        dtype = torch.float32
     path = resolve(name)
     try:
-        AutoConfig.from_pretrained(path)  # fails fast, and clearly, when offline, gated or unsupported
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "revision"})
+        if getattr(config, "sinklab_gated", False) and not _has_token():  # a rehearsal stand-in of a gated id
+            raise gated_error(name)
+        tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path, **{k: v for k, v in kwargs.items()
+                                                                           if k == "revision"}))
         model = auto.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
         model.name_or_path = tokenizer.name_or_path = name  # e.g. "sinklab/tiny-sink-lm", not its folder
     except torch.OutOfMemoryError as e:
@@ -232,23 +323,18 @@ def explain_load_error(name: str, error: BaseException) -> SinklabError:
     causes = _cause_chain(error)
     text = " ".join(str(c) for c in causes)
     if any(isinstance(c, GatedRepoError) for c in causes) or "gated repo" in text:
-        gated = SinklabError(
-            f"{name} is a gated model: its licence must be accepted on https://huggingface.co/{name} and "
-            "you need a Hugging Face token. Fix: accept the licence, create a read token at "
-            "https://huggingface.co/settings/tokens, then run `hf auth login` (on Colab: add it as the "
-            "secret HF_TOKEN). Or use an ungated model from the same profile."
-        )
-        gated.gated = True  # load(role) falls back to the next candidate
-        return gated
+        return gated_error(name)  # load(role) falls back to the next candidate
     if any(isinstance(c, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError)) for c in causes) or (
         "couldn't connect" in text or "offline" in text.lower()
     ):
-        return SinklabError(
+        offline = SinklabError(
             f"{name} is not on this machine and the Hugging Face hub cannot be reached (no network, or "
             "HF_HUB_OFFLINE=1). Fix: connect to the internet once so it downloads, or point HF_HUB_CACHE at "
             "a pre-filled cache and set HF_HUB_OFFLINE=1, or run with SINKLAB_PROFILE=ci, which uses only "
             "the models shipped with sinklab."
         )
+        offline.offline = True  # load_first falls back to the next model
+        return offline
     if any(isinstance(c, RepositoryNotFoundError) for c in causes) or "not a valid model identifier" in text:
         known = ", ".join(sorted(REGISTRY))
         return SinklabError(

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from sinklab import build, env, plots
+from sinklab import coursespec, env, plots, readme
 from sinklab.errors import SinklabError
 
 DEFAULT_REPOSITORY = "sinklab/sinklab"  # used when course.yml has no `repository:` (owner/name on GitHub)
@@ -133,7 +133,7 @@ def profile_label(name: str) -> str:
     return f"profile `{name}`"
 
 
-def provenance(chapter: build.Chapter, notebook) -> str:
+def provenance(chapter: coursespec.Chapter, notebook) -> str:
     """The page's opening note: which run, profile and models produced its outputs."""
     from sinklab import models
 
@@ -162,7 +162,7 @@ def provenance(chapter: build.Chapter, notebook) -> str:
     return "\n\n".join(lines + [":::"])
 
 
-def chapter_page(chapter: build.Chapter, notebook):
+def chapter_page(chapter: coursespec.Chapter, notebook):
     """The executed notebook as a page: local badges, the provenance note after the title, charts for the web."""
     import nbformat
 
@@ -177,7 +177,7 @@ def chapter_page(chapter: build.Chapter, notebook):
 
 
 def landing_page(meta: dict, available: list) -> str:
-    rows = build.chapter_table(meta).replace(COLAB_BADGE, "images/colab-badge.svg").splitlines()
+    rows = readme.chapter_table(meta).replace(COLAB_BADGE, "images/colab-badge.svg").splitlines()
     for c in available:
         rows = [r.replace(f"| {c.number} | {c.title} |", f"| {c.number} | [{c.title}](chapters/{c.stem}.ipynb) |", 1)
                 for r in rows]
@@ -238,7 +238,7 @@ def stage(root: Path, src: Path, executed: Path) -> dict[str, int]:
     """Write the Sphinx source tree into `src`; returns the chart count of each chapter page."""
     import nbformat
 
-    meta = build.load_course(root)
+    meta = coursespec.load_course(root)
     meta["repository"] = meta.get("repository") or DEFAULT_REPOSITORY
     available = [c for c in meta["chapters"] if c.status == "available"]
     missing = [c.stem for c in available if not (executed / f"{c.stem}.ipynb").is_file()]
@@ -269,7 +269,7 @@ def build_site(root: Path | None = None, out: Path | None = None, executed: Path
     from sphinx.cmd.build import build_main
 
     start = time.monotonic()
-    root = root or build.repo_root()
+    root = root or coursespec.repo_root()
     out, executed = out or root / "_site", executed or root / EXECUTED
     src = root / "build" / "site-src"
     counts = stage(root, src, executed)
