@@ -26,45 +26,66 @@
 # | 6️⃣ StreamingLLM | perplexity with window attention, with and without the first tokens | Xiao et al. (2024) Tables 1–2 |
 # | 7️⃣ Emergence | the sink rate across Pythia's training checkpoints | Queipo-de-Llano et al. (2025) |
 #
-# **What your profile can show.** The papers measure models of 1.5 to 405 billion parameters. The `t4`
-# and `a100` profiles load real LLMs up to 2.6B and 8B; the `cpu` profile loads GPT-2 and Pythia; the
-# offline `ci` profile has only `sinklab/tiny-sink-lm` (a 1M-parameter teaching model with a real
-# `<bos>` sink), small models from a pre-filled cache, and the encoder all-MiniLM-L6-v2. The code is
-# the same on every profile. **Claims of the papers about pretrained LLMs are asserted only for
-# pretrained LLMs** (the `cpu`, `t4` and `a100` models); on the teaching models they are printed and
-# labelled, and the notebook asserts what holds for them and the exact identities. (Instructors preparing a
-# GPU lab without hub access: `python -m sinklab.realsize --profile t4` times every experiment of this chapter
-# on random-init models of the sweep's real sizes.)
+# **What your profile can show.** The papers measure pretrained models from Pythia-14M (Gu et al. find
+# sinks there already) through GPT2-XL and 7–8B Llama and Mistral models to Llama 3.1 405B, and train
+# 60M (Gu et al.) and 160M (Xiao et al.) models from scratch. The `t4` and `a100` profiles load real LLMs
+# up to 2.6B and 8B; the `cpu` profile loads GPT-2 and Pythia; the offline `ci` profile has only
+# `sinklab/tiny-sink-lm` (a 1M-parameter teaching model whose `<bos>` sink was induced on purpose by a
+# synthetic task, see its model card), small models from a pre-filled cache, and the encoder
+# all-MiniLM-L6-v2. The code is the same on every profile. **Claims of the papers about pretrained LLMs
+# are asserted only for pretrained LLMs** (the `cpu`, `t4` and `a100` models, and never on stand-in
+# weights); on the teaching models they are printed and labelled, and the notebook asserts what holds
+# for them and the exact identities. Every chart that has a published counterpart shows the papers'
+# numbers as separately labelled marks, so you see what a GPU run is compared with; everything else on
+# the chart was measured by this notebook on this machine.
+#
+# <details><summary>For instructors: planning a GPU lab, and the provenance tags</summary>
+#
+# Preparing a GPU lab without hub access: `python -m sinklab.realsize --profile t4` times every
+# experiment of this chapter on random-init models of the sweep's real sizes.
 #
 # Where the numbers come from: the course's reference notes (`sinklab.published` copies them with their
 # provenance). [P] means read in the paper, [S2] in two independent readings, [S] in one;
 # **UNVERIFIED** marks what the notes could not check. Barbero et al.'s full text was not available to
 # the notes: all its numbers are [S2] at best.
+# </details>
+#
+# **One unit.** Sink rates are fractions in [0, 1] everywhere in the course (chapter 2's `sink_rate`,
+# `sweep`'s tables, the published rows); charts and printed sentences show them as percentages.
 
 # %%
 import pandas as pd
 import torch
+from sinklab import capture, env, experiments, measure, metrics, models, plots, prompts, published, sweep
 
-from sinklab import env, measure, models, plots, prompts, published, sweep
-
+profile = env.profile()
 results = []  # the measured-vs-published table (section 8️⃣), filled section by section
 
 
+STAND_INS = set()  # models loaded with stand-in (random) weights: "stand-in weights: claim not tested"
+
+
 def pretrained_llm(name: str) -> bool:
-    """A pretrained causal LM of 50M+ parameters (the cpu, t4 and a100 models): the papers' claims are asserted for it."""
+    """A pretrained causal LM of 50M+ parameters with its real weights (the cpu, t4 and a100 models, not their
+    stand-ins): the papers' claims are asserted for it."""
     spec = models.spec(name)
-    if spec is None or not spec.causal or spec.params_m < 50:
-        return False
-    if models.is_stand_in(name):  # a rehearsal's random weights of the real architecture
+    return spec is not None and spec.causal and spec.params_m >= 50 and not claim_untested(name)
+
+
+def claim_untested(name: str) -> bool:
+    """True (and says so) when `name` runs on stand-in weights, where a pretrained-weight claim cannot be tested."""
+    untested = name in STAND_INS or models.is_stand_in(name)
+    if untested:
         print(f"{name}: {models.STAND_IN_NOTE}")
-        return False
-    return True
+    return untested
 
 
 model, tokenizer = models.load("causal_lm")
 config = model.config.get_text_config()
 n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
 model_name = models.EMBEDDED_NAME if model.name_or_path == str(models.embedded_model_path()) else model.name_or_path
+if getattr(model.config, "sinklab_stand_in", False):
+    STAND_INS.add(model_name)
 print(f"profile {profile.name!r}: {model_name} ({config.model_type}, {n_layers} layers × {n_heads} heads, "
       f"{sum(p.numel() for p in model.parameters()) / 1e6:,.1f}M parameters, {model.dtype}); "
       f"the papers' claims are {'asserted' if pretrained_llm(model_name) else 'printed, not asserted'} for it")
@@ -227,10 +248,11 @@ print(f"profile {profile.name!r} sweeps {len(names)} model(s) on this machine: {
 for other in ("t4", "a100"):
     if other != profile.name:
         print(f"  the {other!r} profile sweeps: {', '.join(env.profile(other).roles['sweep'])}")
-result = sweep.run_sweep(names)  # one row per (model, prompt kind, ε)
+result = sweep.run_sweep(names)  # one row per (model, prompt kind, ε); sink_rate is a fraction
+STAND_INS |= set(result.table.loc[result.table["stand_in"], "model"])
 natural = result.table[result.table["kind"] == "natural"]
 natural.pivot_table(index=["model", "family", "params_m", "n_layers", "first token"], columns="eps",
-                    values="sink_rate").round(1)
+                    values="sink_rate").style.format("{:.1%}")  # fractions, shown as %
 
 # %%
 published_points = [p for p in published.sink_rate_points() if p.kind == "natural"]
@@ -240,9 +262,11 @@ plots.sink_rate_chart(natural, published_points, x="params")
 plots.sink_rate_chart(natural, published_points, x="layers")
 
 # %% [markdown]
-# Filled circles are your measurements (T = the profile's `seq_len`, the course's natural paragraphs),
-# the other marks the papers' (Gu et al.: ε = 0.3, T = 64, their natural text; Barbero et al.: ε = 0.8,
-# Llama 3.1, prompt set UNVERIFIED). Read the chart with three cautions:
+# The legend's "source" says which marks this machine measured ("measured on this machine": T = the
+# profile's `seq_len`, the course's natural paragraphs) and which are published, with their provenance tag
+# (Gu et al.: ε = 0.3, T = 64, their natural text [P]; Barbero et al.: ε = 0.8, Llama 3.1, prompt set
+# UNVERIFIED [S2]). On `ci` the published marks are what a GPU run would be compared with; they were not
+# produced here. Read the chart with three cautions:
 #
 # - **The first token differs.** Llama, Gemma and Mistral tokenizers put a BOS token first; GPT-2,
 #   Pythia and Qwen2.5 start with the first word (the table's "first token" column).
@@ -263,12 +287,63 @@ for _, row in causal[causal["eps"] == 0.3].iterrows():
     if pretrained_llm(row["model"]):
         # Gu et al. (2025) find sinks in every family they measure, Pythia-14M included [P].
         assert row["sink_rate"] > 0, f"{row['model']}: a pretrained LLM without a single sink head at ε = 0.3"
-    else:
-        print(f"{row['model']} is a teaching model: {row['sink_rate']:.1f} % sink heads at ε = 0.3 "
+    elif not claim_untested(row["model"]):
+        print(f"{row['model']} is a teaching model: {row['sink_rate']:.1%} sink heads at ε = 0.3 "
               "(the papers' claims about pretrained LLMs are not asserted for it)")
 if "sinklab/tiny-sink-lm" in names:
     tiny = natural[(natural["model"] == "sinklab/tiny-sink-lm") & (natural["eps"] == 0.3)]["sink_rate"].item()
-    assert tiny >= 10, "tiny-sink-lm's <bos> sink: its model card measures about 19 % sink heads at ε = 0.3, T = 64"
+    assert tiny > 0, "tiny-sink-lm was trained to park attention on <bos>: at least one sink head at ε = 0.3"
+
+# %% [markdown]
+# ### The sink rate depends on T: one model, one threshold, several lengths
+#
+# The teaching model's card reports 6.2 % sink heads at ε = 0.3 on its 16 paragraphs (186–205 tokens each),
+# yet the sweep above measured a different number for the same model at the profile's T. Nothing is wrong
+# with either: α₀ averages a key's attention over the queries that see it, and query 0 always gives key 0
+# its full weight 1. A head that attends uniformly gives key 0 the share 1/(i + 1) at query i, so its α₀ is
+# H_T/T (chapter 2's uniform baseline, `metrics.uniform_first_token_importance`): 0.52 at T = 4, 0.22 at
+# T = 16, 0.074 at T = 64. At small T even a uniform head counts as a "sink" at ε = 0.3; as T grows, a head
+# must really concentrate on the first token to count. Gu et al. fix T = 64 for this reason.
+#
+# **Predict first:** on the same prompts cut to T = 4, 8, …, will the sink rate rise or fall with T? Where
+# will it cross the uniform head's line?
+
+# %%
+by_length = sweep.length_sweep(model, tokenizer, [t for t in (4, 8, 16, 32, 64, 128, 256)
+                                                 if t <= config.max_position_embeddings], eps=0.3)
+lengths = by_length["T"].tolist()
+same_t = by_length[by_length["T"] == profile.seq_len]
+if len(same_t):  # the same prompts at the profile's T: the sweep's number again
+    swept = natural[(natural["model"] == model_name) & (natural["eps"] == 0.3)]["sink_rate"]
+    if len(swept):
+        assert abs(same_t["sink_rate"].item() - swept.item()) < 1e-6, "same model, prompts, T and ε: same sink rate"
+series = {"sink rate at ε = 0.3": (lengths, by_length["sink_rate"].tolist()),
+          "mean α₀ of all heads": (lengths, by_length["mean α₀"].tolist()),
+          "uniform head: α₀ = H_T/T": (lengths, by_length["uniform α₀ = H_T/T"].tolist()),
+          "threshold ε = 0.3": (lengths, [0.3] * len(lengths))}
+gu_point = published.PUBLISHED[published.gu_key(config.model_type, "natural")]
+series[f"published: {gu_point.model}, T = 64 {gu_point.provenance}"] = ([64], [gu_point.value])  # Gu et al., Table 1
+display(plots.step_lines(series, y_title="fraction", x_title="T (prompt length, tokens)",
+                         title=f"{model_name}: sink rate and α₀ against the prompt length"))
+card = models.embedded_model_path() / "sink_table.json"
+if model_name == models.EMBEDDED_NAME and card.exists():
+    import json
+
+    card_rate = json.loads(card.read_text())["with_bos"]["sink_rate"]["0.3"]
+    print(f"the model card's sink rate (16 paragraphs of 186–205 tokens): {card_rate:.1%}")
+by_length.style.format({"sink_rate": "{:.1%}", "mean α₀": "{:.3f}", "largest α₀": "{:.3f}", "uniform α₀ = H_T/T": "{:.3f}"})
+
+# %% [markdown]
+# <details><summary>What you should see</summary>
+#
+# At the smallest T the uniform line lies above ε = 0.3, so any head that spreads its attention evenly is
+# counted; the sink rate there says little. As T grows the uniform line falls like (ln T)/T, and the sink rate
+# settles on the heads that concentrate on the first token. On `ci` the sink rate changes severalfold
+# between T = 4 and T = 256, the row at the profile's T is the sweep's number above (asserted), and the row
+# nearest the card's 186–205 tokens is close to the card's number: the "discrepancy" was T. The single
+# published mark is Gu et al.'s T = 64 value for the closest large model: compare only at T = 64, and only the
+# direction. Always report T with a sink rate.
+# </details>
 
 # %% [markdown]
 # *Interpret it:* Barbero et al. report 46 % → 73 % → 78 % sink heads from Llama 3.1 8B to 405B and
@@ -287,23 +362,45 @@ if "sinklab/tiny-sink-lm" in names:
 # > - Compare the sink rate on natural text, random tokens and one token repeated (Gu et al., Table 1)
 # > - Explain why a repeated token kills the sink in RoPE models but not in GPT-2, and what a BOS token changes
 #
+# **Predict first.** Before you run the cells: for your model, write down the sink rate you expect on
+# random tokens and on one token repeated, with and without BOS, relative to natural text (higher, about
+# the same, lower, zero?). Then read on.
+#
 # Gu et al. (2025, Table 1, ε = 0.3, T = 64) find sinks on **random tokens** almost as often as on
 # natural text (LLaMA3-8B 99.02 → 91.23 %), so the sink does not need meaning. On **one token repeated**
-# the RoPE models drop to 0.00 % while GPT2-XL keeps 62.28 %. The reason is exact: if every position holds
-# the same token and no position is marked, every value vector is the same, so any attention pattern
-# outputs that same vector, and all positions stay identical in every layer — no token can be special.
-# GPT-2 adds a learned embedding per position, which breaks the symmetry. So does a BOS token in front:
-# the sweep measures "repeated" (the tokenizer's BOS kept) and "repeated, no BOS" (the token at every
-# position, Gu et al.'s setting).
-
+# the RoPE models drop to 0.00 % while GPT2-XL keeps 62.28 %. Two statements explain it, and only the first
+# is exact:
+#
+# 1. **An identity (exact).** If every position holds the same token and no position is marked, every value
+#    vector is the same, so any attention pattern outputs that same vector, and all positions stay identical
+#    in every layer — no token can carry anything the others lack. GPT-2 adds a learned embedding per
+#    position, which breaks the symmetry. So does a BOS token in front: the sweep measures "repeated" (the
+#    tokenizer's BOS kept) and "repeated, no BOS" (the token at every position, Gu et al.'s setting).
+# 2. **A bound, not a zero.** Identical hidden states do not make attention uniform under RoPE: the score of
+#    query t and key j still depends on the distance t − j. Gu et al. (2025, App. C, Prop. 4 [P]) bound it
+#    instead. If every score of a head satisfies |s_tj| ≤ ξ, query t, which sees t + 1 keys, gives any one key
+#    at most
+#
+#    $$p_{t0} \le \frac{e^{\xi}}{e^{\xi} + t\,e^{-\xi}} = \frac{e^{2\xi}}{e^{2\xi} + t}$$
+#
+#    (positions counted from 0 here; the paper counts from 1 and writes t − 1). With identical hidden states
+#    ξ = max‖q‖ · max‖k‖ / √d is one number per head for every position (RoPE rotates, it does not stretch), so
+#    the bound falls like 1/t: on a long enough repeated input no head can keep α₀ above ε. The 0.00 % at
+#    T = 64 is a measurement; the bound says when it *must* happen, and for a large ξ that can be much later.
 # %%
 at_03 = result.table[result.table["eps"] == 0.3]
 first_tokens = at_03.pivot_table(index="model", columns="kind", values="first token", aggfunc="first", sort=False)
 print("first token of each kind of input:\n" + first_tokens.to_string())
-at_03.pivot_table(index="model", columns="kind", values="sink_rate", sort=False).round(1)
+at_03.pivot_table(index="model", columns="kind", values="sink_rate", sort=False).style.format("{:.1%}")
 
 # %%
-plots.kind_bars(at_03, title="Sink rate at ε = 0.3 by kind of input")
+gu_family = published.gu_key(largest["family"], "natural").rsplit("_", 1)[0]  # the closest model of Gu's Table 1
+gu_rows = [{"model": f"published: {point.model} ({point.source} {point.provenance})", "kind": kind,
+            "sink_rate": point.value, "first token": "(their tokenizer's)"}
+           for kind, key in (("natural", "natural"), ("random", "random"), ("repeated, no BOS", "repeated"))
+           for point in [published.PUBLISHED[f"{gu_family}_{key}"]]]
+plots.kind_bars(pd.concat([at_03, pd.DataFrame(gu_rows)], ignore_index=True),
+                title="Sink rate at ε = 0.3 by kind of input (measured here, except the panel marked 'published')")
 
 # %% [markdown]
 # The symmetry argument is exact, so we can check it on your causal LM: with one token at every position
@@ -321,12 +418,55 @@ print(f"{model_name}: largest relative difference between positions, one token r
 if not absolute_positions:
     assert spread < (1e-4 if model.dtype == torch.float32 else 5e-2), "identical tokens, identical hidden states"
 
+# %% [markdown]
+# Now Gu et al.'s bound, checked numerically on the same repeated input. `capture.attention_inputs` hands back
+# every layer's post-RoPE queries and keys (the model's own eager attention runs unchanged); from them ξ per
+# head, the bound for every query position, and, averaged over the queries, a bound on α₀ itself. The measured
+# first-token mass comes from `measure` (the LSE trick), independently.
+
+# %%
+if absolute_positions:
+    print(f"{model_name} has learned absolute positions: the hidden states differ by position, Prop. 4 does not apply")
+else:
+    layers_qkv = capture.attention_inputs(model, repeated)
+    mass = measure.measure(model, repeated).first_mass.float().cpu()  # [B, L, H, T]
+    t = torch.arange(mass.shape[-1], dtype=torch.float64)
+    bound_rows = []
+    for layer, x in enumerate(layers_qkv):
+        group = x.query.shape[1] // x.key.shape[1]
+        xi = (x.query.norm(dim=-1).amax(-1) * x.key.norm(dim=-1).amax(-1).repeat_interleave(group, 1)) * x.scaling
+        xi = xi.double()[..., None]  # [B, H, 1]: one ξ per row and head
+        bound = 1 / (1 + t * torch.exp(-2 * xi))  # [B, H, T]: e^(2ξ)/(e^(2ξ) + t), written so it cannot overflow
+        excess = (mass[:, layer].double() - bound).max().item()
+        assert excess <= (1e-5 if model.dtype == torch.float32 else 2e-2), \
+            f"layer {layer}: a first-token mass above Gu et al.'s bound (by {excess:.1e})"
+        bound_rows.append({"layer": layer, "largest ξ": xi.max().item(),
+                           "bound on α₀ (mean over queries)": bound.mean(-1).max().item(),
+                           "measured α₀ (largest head)": mass[:, layer].mean(-1).max().item(),
+                           "uniform α₀ = H_T/T": metrics.uniform_first_token_importance(mass.shape[-1]).item(),
+                           "t where the bound falls below ε = 0.3": torch.exp(2 * xi.max()).item() * (1 / 0.3 - 1)})
+    bound_table = pd.DataFrame(bound_rows).set_index("layer")
+    print(f"{model_name}, one token repeated at {mass.shape[-1]} positions, no BOS: every measured p_t0 is below "
+          "e^(2ξ)/(e^(2ξ) + t) (asserted)")
+    display(bound_table.style.format("{:.3g}"))
+
+# %% [markdown]
+# <details><summary>What you should see</summary>
+#
+# Every layer passes the assert: the bound is a theorem, it holds for any weights. Then read ξ. For the trained
+# `ci` model ξ is large (on the order of 5–20), so the bound on α₀ stays near 1 at this T and only falls below
+# ε after an astronomically long input: the bound is true but *vacuous* here, and the measured α₀ on the
+# repeated input is far below it, close to the uniform head's H_T/T. The near-zero sink rate on a repeated token is therefore something the model
+# does, not something the theorem forces at T = 64. For a head with small scores (ξ ≲ 1, e.g. at random
+# initialisation) the bound is within a small factor of uniform attention, 1/(t + 1).
+# </details>
+
 # %%
 rates = at_03.set_index(["model", "kind"])["sink_rate"]
 for name in at_03["model"].unique():
     family = at_03.loc[at_03["model"] == name, "family"].iloc[0]
     if pretrained_llm(name) and family in ("llama", "mistral"):
-        assert rates[(name, "repeated, no BOS")] < 1, f"{name}: Gu et al. measure 0.00 % for Llama and Mistral"
+        assert rates[(name, "repeated, no BOS")] < 0.01, f"{name}: Gu et al. measure 0.00 % for Llama and Mistral"
     if pretrained_llm(name) and family == "gpt2":
         assert rates[(name, "repeated, no BOS")] > 0, f"{name}: Gu et al. measure 62.28 % for GPT2-XL"
 if "sinklab/tiny-sink-lm" in names:
@@ -363,7 +503,9 @@ long_report = measure.measure(model, long_batch)
 by_position = long_report.first_mass_by_position().mean(1)  # [layer, T]: heads averaged
 print(f"{model_name}, one text of {length} tokens (first token {tokenizer.convert_ids_to_tokens(long_batch['input_ids'][0, :1])[0]!r}); "
       f"kept: {long_report.first_mass.numel():,} numbers, against {n_layers * n_heads * length**2:,} for output_attentions")
-plots.first_mass_by_position(by_position, title=f"{model_name}: attention on the first token by query position")
+xiao = published.PUBLISHED["xiao_last_query_mass"]
+plots.first_mass_by_position(by_position, title=f"{model_name}: attention on the first token by query position",
+                             reference={f"published: {xiao.model}, 4096th token, 'often > 0.5' {xiao.provenance}": (4095, xiao.value)})
 
 # %%
 last_query = by_position[:, -1]
@@ -397,9 +539,10 @@ if model_name == "sinklab/tiny-sink-lm":
 # ## 5️⃣ The approximate no-op: small values, huge hidden states
 #
 # > **Learning objectives**
-# > - Compare the first token's key, value and hidden-state norms with the other tokens', layer by layer
-# > - Find the largest activations of the first token and test Sun et al.'s criterion for massive activations
-# > - Measure the perplexity when they are set to zero and to their mean (Sun et al., Table 3)
+# > - Capture every layer's keys and values and compare the first token's norms with the other tokens'
+# > - Find where the first key's large score comes from: its length or its angle with the queries
+# > - Write the forward hook that sets the first token's largest activations to zero or to their mean, and
+# >   measure the perplexity with BOS (a trivial case) and without (Sun et al.'s case)
 #
 # Three published observations fit together. Gu et al. (2025, §3.1) find the first token's **key and
 # value norms smaller** than the other tokens', while its **hidden state is much larger** (LLaMA2-7B:
@@ -407,15 +550,60 @@ if model_name == "sinklab/tiny-sink-lm":
 # (chapter 5). Sun et al. (2024) find the large hidden state concentrated in a few **massive
 # activations** — LLaMA2-7B: ≈2,000 against a median of ≈0.2 — and show they act as fixed biases: set to
 # zero, the model breaks (perplexity 5.47 → ∞); set to their mean over inputs, nothing changes.
-# One `measure` call with `stats=("first", "hidden")` gives the norms.
+# One `measure` call with `stats=("first", "hidden")` gives the norms; first you compute them yourself.
+#
+# ### Exercise 3.4 – The first token's key and value norms
+#
+# > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ≈ 8 minutes
+#
+# `x` is one layer's keys (or values) as the attention function receives them, `[B, H, T, d]`. Return two
+# `[B, H]` tensors: the L2 norm of the first token's vector, and the mean L2 norm of the other tokens'.
+
+# %%
+def first_and_rest_norms(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(‖x_0‖, mean over t ≥ 1 of ‖x_t‖) per row and head: [B, H, T, d] -> ([B, H], [B, H])."""
+    ### BEGIN SOLUTION
+    norms = x.norm(dim=-1)  # [B, H, T]
+    return norms[..., 0], norms[..., 1:].mean(-1)
+    ### END SOLUTION
+
+
+from sinklab.checks import check_first_and_rest_norms
+
+check_first_and_rest_norms(first_and_rest_norms)
+
+# %% [markdown]
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# One norm per vector: reduce the feature axis only. "The other tokens" are positions 1 … T−1, and you
+# average their norms, not their vectors.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `x.norm(dim=-1)` gives `[B, H, T]`; index position 0 for the first, slice `1:` and `.mean(-1)` for the rest.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# `✅ first_and_rest_norms (first): correct.` and the same for `(rest)`. Otherwise the check names the mistake:
+# position 0 inside the mean, the norm of the mean vector, a squared norm, or the feature axis kept.
+# </details>
+#
+# Now capture the real model's keys and values (`capture.attention_inputs`, the post-RoPE tensors of every
+# layer; RoPE rotates, so the norms are those of the projections) and apply your function. `measure` computes
+# the same statistics inside its attention function; the two must agree.
 
 # %%
 no_op_batch = prompts.prompt_batch(tokenizer, "natural", n=len(prompts.NATURAL), seq_len=profile.seq_len)
 norms = measure.measure(model, no_op_batch, stats=("first", "hidden"))
-value_ratio = (norms.value_norm_first / norms.value_norm_rest).mean((0, 2))  # [layer]
-key_ratio = (norms.key_norm_first / norms.key_norm_rest).mean((0, 2))
+captured = capture.attention_inputs(model, no_op_batch)
+key_ratio = torch.stack([torch.div(*first_and_rest_norms(x.key)).mean() for x in captured])  # [layer]
+value_ratio = torch.stack([torch.div(*first_and_rest_norms(x.value)).mean() for x in captured])
+sinklab_ratio = (norms.key_norm_first / norms.key_norm_rest).float().cpu().mean((0, 2))
+assert torch.allclose(key_ratio, sinklab_ratio, rtol=1e-3 if model.dtype == torch.float32 else 5e-2), \
+    "your norms from the captured keys agree with measure's"
 hidden_ratio = (norms.hidden_norm_first / norms.hidden_norm_rest).mean(0)  # [block + 1]: embeddings, then each block
-massive_ratio = (norms.hidden_max_abs / norms.hidden_median_abs).mean(0)
 plots.lines({"value norm, first / rest": value_ratio.tolist(), "key norm, first / rest": key_ratio.tolist()},
             x_title="layer", y_title="ratio", title=f"{model_name}: the first token's keys and values")
 
@@ -426,58 +614,188 @@ plots.lines({"first token": norms.hidden_norm_first.mean(0).tolist(), "other tok
             title=f"{model_name}: hidden-state norms", log_y=True)
 
 # %% [markdown]
-# Now the intervention. `ablate.appearance_layer` picks the block where the largest activations appear;
-# `ablate.massive_ablation` finds the first token's two largest features there and measures the
-# perplexity four times: unchanged, set to their mean over the prompts, set to zero, and — as a
-# control — two random features of the same token set to zero.
+# **Predict first:** if the first key is no longer than the others (a ratio near or below 1 in the sink
+# layers), where can its large attention score `q·k₀/√d` come from? Gu et al.'s answer (§3.1) is the
+# **angle**: queries point towards the first key. Measure the mean `cos(q_i, k₀)` against the mean cosine
+# with the other keys, per layer (chapter 4, Exercise 4.2, writes this function).
 
 # %%
-from sinklab import ablate
+from sinklab import circuit
+
+cosines = circuit.query_key_cosines(model, no_op_batch)
+cos_first, cos_other = cosines.first.mean((0, 2)), cosines.other.mean((0, 2))  # [layer]
+layer_alpha = norms.importance.float().cpu().mean((0, 2))  # [layer]: mean α₀
+display(plots.lines({"cos(q, k₀)": cos_first.tolist(), "cos(q, k_other)": cos_other.tolist(),
+                     "key norm, first / rest": key_ratio.tolist(), "mean α₀": layer_alpha.tolist()},
+                    x_title="layer", y_title="value", title=f"{model_name}: angle and length of the first key"))
+strongest_layer = int(layer_alpha.argmax())
+print(f"{model_name}, strongest sink layer {strongest_layer}: cos(q, k₀) = {cos_first[strongest_layer]:.2f} vs "
+      f"{cos_other[strongest_layer]:.2f} for the other keys; ‖k₀‖ / ‖k_other‖ = {key_ratio[strongest_layer]:.2f}")
+if not claim_untested(model_name):
+    assert cos_first[strongest_layer] > cos_other[strongest_layer], \
+        "in the strongest sink layer, queries align with the first key more than with the others (Gu et al. §3.1)"
+
+# %% [markdown]
+# <details><summary>What you should see</summary>
+#
+# In the strongest sink layer the queries' cosine with the first key is well above their cosine with the
+# other keys (asserted), while the first key's length is close to the others'. In Gu et al.'s LLMs the first
+# key is even *shorter*: the score comes from the angle. In the 1M-parameter `ci` model the first key is
+# somewhat longer in its sink layer too (ratio printed above), so both help; the cosine gap is the larger
+# effect. Chapter 4 §2 follows the same columns layer by layer.
+# </details>
+#
+# Now the intervention. `ablate.appearance_layer` picks the block where the largest activations appear;
+# `ablate.largest_activations` finds the first token's two largest features there. Setting them is a
+# forward hook on that block: you write it.
+#
+# ### Exercise 3.5 – The ablation hook
+#
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ≈ 12 minutes
+#
+# Return a forward hook for a transformer block. PyTorch calls it as `hook(module, args, output)` after the
+# block ran. `output` is the block's output: the hidden states `[B, T, D]`, or, in many models, a tuple whose
+# first element they are (the rest: caches, weights). The hook must return the output with
+# `hidden[:, position, dims] = values` (`values` has one number per feature in `dims`), in the same form.
+
+# %%
+def make_ablation_hook(position: int, dims: list[int], values: torch.Tensor):
+    """A forward hook that sets features `dims` of token `position` in a block's output to `values`."""
+    ### BEGIN SOLUTION
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, position, dims] = values.to(hidden.dtype)
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
+    ### END SOLUTION
+
+
+from sinklab.checks import check_make_ablation_hook
+
+check_make_ablation_hook(make_ablation_hook)
+
+# %% [markdown]
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# A forward hook that returns something replaces the block's output; one that returns `None` keeps it. So
+# either change the tensor in place or return a changed copy, and hand back the same kind of object the
+# block produced.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# Pick the hidden states with `output[0] if isinstance(output, tuple) else output`, clone them, index
+# `[:, position, dims]` (positions are axis 1), and return `(hidden, *output[1:])` for a tuple.
+# </details>
+#
+# <details><summary>What you should see</summary>
+#
+# Two ✅ (a tensor and a tuple as the block's output). Otherwise the check names the mistake: a patched copy
+# not returned, every position changed, the batch axis, zeros instead of `values`, or a tuple not handled.
+# </details>
+#
+# Your hook in use: the perplexity with the largest features left alone, set to their mean over the prompts,
+# set to zero, and — as a control — two random features of the same token set to zero. `ablate.massive_ablation`
+# runs the same four settings with sinklab's hook; both must agree.
+
+# %%
+from sinklab import ablate, evaluate
+
+
+def perplexity_with(batch, hook, layer) -> float:
+    """The perplexity on `batch` with `hook` on block `layer` (removed afterwards, whatever happens)."""
+    handle = measure.transformer_blocks(model)[layer].register_forward_hook(hook)
+    try:
+        return evaluate.perplexity(model, batch)
+    finally:
+        handle.remove()
+
 
 ablation_layer = ablate.appearance_layer(norms)
 found, perplexity = ablate.massive_ablation(model, no_op_batch, ablation_layer, k=2)
+yours = {"mean-ablated": perplexity_with(no_op_batch, make_ablation_hook(0, found.dims, found.mean), ablation_layer),
+         "zero-ablated": perplexity_with(no_op_batch, make_ablation_hook(0, found.dims, torch.zeros(2)), ablation_layer)}
+for setting, value in yours.items():
+    assert abs(value - perplexity[setting]) <= 1e-4 * perplexity[setting], f"{setting}: your hook gives sinklab's perplexity"
 print(f"{model_name}, block {ablation_layer}: features {found.dims} of the first token, mean values "
       f"{[round(v, 1) for v in found.mean.tolist()]}, {found.ratio:,.0f}× the median |activation| "
       f"(massive by Sun et al.'s criterion: {found.is_massive()})")
-plots.bars(perplexity, x_title="perplexity", title=f"{model_name}: zeroing vs averaging the largest activations")
+plots.bars(perplexity, x_title="perplexity", title=f"{model_name}, with BOS: zeroing vs averaging the largest activations")
 
 # %%
 starts_with_bos = bool((no_op_batch["input_ids"][:, 0] == tokenizer.bos_token_id).all())
 if starts_with_bos:
-    # Position 0 sees only itself, so with <bos> first its activations are the same on every input:
-    # the mean is the value, and mean-ablation changes nothing, exactly.
-    assert perplexity["mean-ablated"] == perplexity["original"]
-if models.is_stand_in(model):
-    print(models.STAND_IN_NOTE)
-else:
+    # Position 0 sees only itself, so with <bos> first its activations are the same vector on every input, and
+    # the mean over n prompts is that vector up to the rounding of a float sum of n equal numbers: exact when n
+    # is a power of two (16 prompts), within a few units in the last place otherwise. Hence a tolerance of 1e-5
+    # relative (fp32; bf16/fp16 kernels may also round rows of a batch differently: 1e-3).
+    tolerance = 1e-5 if model.dtype == torch.float32 else 1e-3
+    assert abs(perplexity["mean-ablated"] - perplexity["original"]) <= tolerance * perplexity["original"], \
+        "with <bos> first, mean-ablation writes back the value that is already there"
+if not claim_untested(model_name):
     assert perplexity["zero-ablated"] > perplexity[next(k for k in perplexity if k.startswith("control"))], \
         "zeroing the largest features of the first token hurts more than zeroing random ones"
 if pretrained_llm(model_name) and profile.name in ("t4", "a100"):
     assert found.is_massive(), "Sun et al.: pretrained LLMs carry massive activations on the first token"
     assert perplexity["zero-ablated"] > 2 * perplexity["mean-ablated"], "Sun et al.: zeroing them breaks the model"
-else:
+elif not claim_untested(model_name):
     print(f"GPU-profile claims (Sun et al.), printed here: massive activation present: {found.is_massive()}; "
           f"zero-ablation raises the perplexity {perplexity['zero-ablated'] / perplexity['original']:.2f}×, "
           f"mean-ablation {perplexity['mean-ablated'] / perplexity['original']:.2f}×")
-
-setting = dict(model=model_name, eps=None, seq_len=profile.seq_len, prompts=f"{len(prompts.NATURAL)} × natural")
-results += [
-    published.row("gu_value_norm_ratio", value_ratio[1:].mean().item(), **setting),
-    published.row("gu_hidden_norm_ratio", hidden_ratio.max().item(), **setting),
-    published.row("sun_massive_ratio", found.ratio, **setting),
-    published.row("sun_mean_ablation", perplexity["mean-ablated"] / perplexity["original"], **setting),
-    published.row("sun_zero_ablation", perplexity["zero-ablated"] / perplexity["original"], **setting),
-]
 
 # %% [markdown]
 # *Interpret it:* mean-ablation is an exact no-op when every input starts with the same BOS token. Why?
 # And what makes Sun et al.'s result non-trivial?
 #
 # <details><summary>Answer</summary>Under the causal mask position 0 attends only to itself, so its hidden
-# state is a function of the token at position 0 alone: with a BOS it is the same vector on every input.
-# Sun et al. ran LLaMA2-7B without BOS, so the first token varied, and its massive activations were still
-# nearly constant — a fixed bias the model computes from any first token. That is the same picture as
-# the sink: a fixed key the queries can park on, with a value that adds almost nothing.</details>
+# state is a function of the token at position 0 alone: with a BOS it is the same vector on every input, and
+# its mean is itself. Sun et al. ran LLaMA2-7B without BOS, so the first token varied, and its massive
+# activations were still nearly constant — a fixed bias the model computes from any first token. The next
+# cell runs that case.</details>
+#
+# **Sun et al.'s case: no BOS.** The same paragraphs without the BOS token, so the first token is an ordinary
+# word (or byte) that differs between prompts. Mean-ablation now writes a value that is *not* already there.
+
+# %%
+no_bos_batch = prompts.prompt_batch(tokenizer, "natural", n=len(prompts.NATURAL), seq_len=profile.seq_len, bos=False)
+first_tokens_differ = no_bos_batch["input_ids"][:, 0].unique().numel() > 1
+no_bos_norms = measure.measure(model, no_bos_batch, stats=("first", "hidden"))
+no_bos_layer = ablate.appearance_layer(no_bos_norms)
+found_no_bos, perplexity_no_bos = ablate.massive_ablation(model, no_bos_batch, no_bos_layer, k=2)
+spread = (found_no_bos.values.std(0) / found_no_bos.values.abs().mean(0).clamp_min(1e-12)).max().item()
+print(f"{model_name}, no BOS ({no_bos_batch['input_ids'][:, 0].unique().numel()} different first tokens), block "
+      f"{no_bos_layer}: features {found_no_bos.dims}, {found_no_bos.ratio:,.0f}× the median |activation|, relative "
+      f"spread across prompts {spread:.2f}; perplexity × {perplexity_no_bos['mean-ablated'] / perplexity_no_bos['original']:.3f} "
+      f"(mean-ablated), × {perplexity_no_bos['zero-ablated'] / perplexity_no_bos['original']:.3f} (zero-ablated)")
+assert first_tokens_differ, "without BOS the prompts start with different tokens, so the mean is not the value"
+if pretrained_llm(model_name) and profile.name in ("t4", "a100"):
+    assert perplexity_no_bos["mean-ablated"] < 1.1 * perplexity_no_bos["original"], \
+        "Sun et al. (no BOS): their mean changes the perplexity little — a fixed bias computed from any first token"
+    assert perplexity_no_bos["zero-ablated"] > 2 * perplexity_no_bos["mean-ablated"], "Sun et al.: zero breaks it"
+elif not claim_untested(model_name):
+    print("Sun et al.'s no-BOS claim is about pretrained LLMs: printed here, asserted on the t4 and a100 profiles")
+setting = dict(model=model_name, eps=None, seq_len=profile.seq_len, prompts=f"{len(prompts.NATURAL)} × natural")
+no_bos_setting = {**setting, "prompts": f"{len(prompts.NATURAL)} × natural, no BOS (Sun et al.'s setting)"}
+results += [
+    published.row("gu_value_norm_ratio", value_ratio[1:].mean().item(), **setting),
+    published.row("gu_hidden_norm_ratio", hidden_ratio.max().item(), **setting),
+    published.row("sun_massive_ratio", found_no_bos.ratio, **no_bos_setting),
+    published.row("sun_mean_ablation", perplexity_no_bos["mean-ablated"] / perplexity_no_bos["original"], **no_bos_setting),
+    published.row("sun_zero_ablation", perplexity_no_bos["zero-ablated"] / perplexity_no_bos["original"], **no_bos_setting),
+]
+plots.bars(perplexity_no_bos, x_title="perplexity", title=f"{model_name}, no BOS: zeroing vs averaging")
+
+# %% [markdown]
+# <details><summary>What you should see</summary>
+#
+# Several different first tokens. On `ci` the teaching model was always trained with `<bos>` first, has no
+# sink without it (chapter 4) and no massive activation, so its largest features vary across prompts and the
+# ratios are near 1 either way: nothing to reproduce, and the notebook says so. On the `t4`/`a100` profiles
+# the pretrained models carry a massive, nearly constant activation on the first token even without BOS:
+# mean-ablation stays within 10 % of the original perplexity while zero-ablation at least doubles it (both
+# asserted). That is Sun et al.'s fixed bias.
+# </details>
 
 # %% [markdown] tags=["core"]
 # ## 6️⃣ StreamingLLM: window attention needs the first tokens
@@ -486,6 +804,10 @@ results += [
 # > - Build the attention mask of window attention with `n` initial tokens kept
 # > - Measure the perplexity of window attention alone and with 1 or 4 initial tokens, on a RoPE model
 # > - Explain, with sections 2–4, why evicting the first token breaks the model
+#
+# **Predict first.** A window of 1/16 of the text keeps every query's 16 nearest tokens, but not the first
+# one. Will its perplexity be close to full attention's, a little worse, or much worse? And how much will
+# keeping one more token — the first — change it?
 #
 # A model that streams a long text keeps a cache of keys and values. **Window attention** keeps the last
 # `w` tokens. Xiao et al. (2024) show that it collapses as soon as the first tokens leave the window
@@ -542,7 +864,9 @@ windows = (length // 16, length // 8, length // 4)
 window_table = streaming.compare(model, long_batch, windows=windows, sinks=(0, 1, 4))
 if not uses_rope:
     print(f"{model_name} has learned absolute positions, not RoPE: Xiao et al.'s setting is a RoPE model")
-plots.streaming_chart(window_table, title=f"{model_name}, {length} tokens: window attention with and without initial tokens")
+plots.streaming_chart(window_table, title=f"{model_name}, {length} tokens: window attention with and without initial tokens",
+                      published="published (Xiao et al. 2024, Table 2 [P], Pythia-12B, PG19, cache 2048): 21.62 window only, "
+                                "11.95 with 1 initial token, 12.09 with 4; Llama-2-7B 3359.95 → 11.88 → 9.59")
 
 # %%
 ppl = window_table.set_index(["window", "initial tokens kept"])["perplexity"]
@@ -595,11 +919,16 @@ else:
     checkpoint_model, steps = plan
     checkpoints = sweep.checkpoint_sweep(checkpoint_model, steps)
     by_step = checkpoints[checkpoints["eps"] == 0.3].set_index("step")["sink_rate"]
-    onset = int(by_step[by_step >= by_step.iloc[-1] / 2].index[0])  # first step with half the final sink rate
-    print(f"{checkpoint_model}: sink rate at ε = 0.3 reaches half its final value ({by_step.iloc[-1]:.1f} %) at step {onset}")
-    results.append(published.row("queipo_emergence_step", onset, model=checkpoint_model, eps=0.3,
-                                 seq_len=profile.seq_len, prompts=f"{profile.n_samples} × natural"))
-    display(plots.checkpoint_chart(checkpoints, title=f"{checkpoint_model}: sink rate during pre-training"))
+    # the first step from which the sink rate *stays* at or above half its final value (chapter 6, Exercise 6.6)
+    onset = experiments.onset_step(by_step.index.tolist(), by_step.tolist(), by_step.iloc[-1] / 2)
+    print(f"{checkpoint_model}: sink rate at ε = 0.3 stays at or above half its final value ({by_step.iloc[-1]:.1%}) "
+          f"from step {onset}")
+    if onset is not None:
+        results.append(published.row("queipo_emergence_step", onset, model=checkpoint_model, eps=0.3,
+                                     seq_len=profile.seq_len, prompts=f"{profile.n_samples} × natural"))
+    queipo = published.PUBLISHED["queipo_emergence_step"]
+    display(plots.checkpoint_chart(checkpoints, title=f"{checkpoint_model}: sink rate during pre-training",
+                                   reference=(f"published: {queipo.model}, ≈ step 1k {queipo.provenance}", queipo.value)))
 
 # %% [markdown]
 # *Interpret it:* Gu et al. (2025) train 60M models from scratch and see sinks appear between 1k and 2k

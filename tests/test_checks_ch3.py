@@ -4,10 +4,8 @@ As in test_checks_ch1.py, each wrong answer is written the way a learner would w
 """
 
 import torch
-
-from sinklab import checks
-
 from check_matrix import check_matrix
+from sinklab import checks
 
 # ---------------------------------------------------------------- reference solutions
 
@@ -30,7 +28,92 @@ def streaming_mask(length, window, n_sink):
     return (k <= q) & ((q - k < window) | (k < n_sink))
 
 
+def first_and_rest_norms(x):
+    norms = x.norm(dim=-1)
+    return norms[..., 0], norms[..., 1:].mean(-1)
+
+
+def make_ablation_hook(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, position, dims] = values.to(hidden.dtype)
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
+
+
 # ---------------------------------------------------------------- wrong answers, as a learner writes them
+
+
+def norms_rest_includes_first(x):
+    norms = x.norm(dim=-1)
+    return norms[..., 0], norms.mean(-1)
+
+
+def norms_of_the_mean_vector(x):
+    return x[..., 0, :].norm(dim=-1), x[..., 1:, :].mean(-2).norm(dim=-1)
+
+
+def norms_squared(x):
+    squared = (x**2).sum(-1)
+    return squared[..., 0], squared[..., 1:].mean(-1)
+
+
+def norms_over_positions(x):
+    return x[..., 0, :], x[..., 1:, :].mean(-2)
+
+
+def hook_patches_a_copy(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, position, dims] = values
+
+    return hook
+
+
+def hook_every_position(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, :, dims] = values
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
+
+
+def hook_batch_axis(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[position, :, dims] = values
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
+
+
+def hook_ignores_tuples(position, dims, values):
+    def hook(module, args, output):
+        hidden = output.clone()
+        hidden[:, position, dims] = values
+        return hidden
+
+    return hook
+
+
+def hook_drops_the_tuple(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, position, dims] = values
+        return hidden
+
+    return hook
+
+
+def hook_writes_zeros(position, dims, values):
+    def hook(module, args, output):
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[:, position, dims] = 0.0
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    return hook
 
 
 def lse_unscaled(q, k):
@@ -89,13 +172,16 @@ def mask_window_off_by_one(length, window, n_sink):
 
 
 def mask_without_sinks(length, window, n_sink):
-    return torch.ones(length, length, dtype=torch.bool).tril() & ~torch.ones(length, length, dtype=torch.bool).tril(-window)
+    ones = torch.ones(length, length, dtype=torch.bool)
+    return ones.tril() & ~ones.tril(-window)
 
 
 SOLUTIONS = [
     (checks.check_first_mass_from_lse, first_mass_from_lse),
     (checks.check_attention_memory_gib, attention_memory_gib),
     (checks.check_streaming_mask, streaming_mask),
+    (checks.check_first_and_rest_norms, first_and_rest_norms),
+    (checks.check_make_ablation_hook, make_ablation_hook),
 ]
 
 WRONG_ANSWERS = [
@@ -111,8 +197,18 @@ WRONG_ANSWERS = [
     (checks.check_streaming_mask, mask_sinks_not_causal, "causal mask (j ≤ i) applies to the sinks"),
     (checks.check_streaming_mask, mask_window_off_by_one, "off by one"),
     (checks.check_streaming_mask, mask_without_sinks, "initial tokens are missing"),
+    (checks.check_first_and_rest_norms, norms_rest_includes_first, "includes position 0"),
+    (checks.check_first_and_rest_norms, norms_of_the_mean_vector, "norm of the mean vector"),
+    (checks.check_first_and_rest_norms, norms_squared, "squared norm"),
+    (checks.check_first_and_rest_norms, norms_over_positions, "kept the feature axis"),
+    (checks.check_make_ablation_hook, hook_patches_a_copy, "changed a copy and returned None"),
+    (checks.check_make_ablation_hook, hook_every_position, "every position"),
+    (checks.check_make_ablation_hook, hook_batch_axis, "batch axis"),
+    (checks.check_make_ablation_hook, hook_ignores_tuples, "take output[0] when it is a tuple"),
+    (checks.check_make_ablation_hook, hook_drops_the_tuple, "return one too"),
+    (checks.check_make_ablation_hook, hook_writes_zeros, "wrote zeros"),
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(test_check_passes_on_the_reference_solution, test_check_names_the_mistake,
+ test_a_stub_stops_the_check_with_its_own_error) = check_matrix(SOLUTIONS, WRONG_ANSWERS)

@@ -2,11 +2,9 @@
 
 import pytest
 import torch
-
+from random_models import FAMILIES, random_loader, random_model, tokenizer
 from sinklab import env, metrics, plots, prompts, published, sweep, widgets
 from sinklab.errors import SinklabError
-
-from random_models import FAMILIES, random_loader, random_model, tokenizer
 
 NAMES = [f"random/{family}" for family in FAMILIES]
 
@@ -20,7 +18,7 @@ def test_the_sweep_measures_every_family_kind_and_eps(result):
     table = result.table
     assert len(table) == len(NAMES) * len(sweep.KINDS) * 2
     assert set(table["model"]) == set(NAMES) and set(table["kind"]) == set(sweep.KINDS)
-    assert table["sink_rate"].between(0, 100).all()
+    assert table["sink_rate"].between(0, 1).all()  # a fraction: the course's one unit
     assert (table["T"] == 16).all() and (table["prompts"] == 4).all()
     assert set(table.loc[table["kind"] == "natural", "first token"]) == {"<bos>"}
     assert "<bos>" not in set(table.loc[table["kind"] == "repeated, no BOS", "first token"])
@@ -122,18 +120,18 @@ def test_sink_rate_chart_and_threshold_explorer_render(result):
         plots.sink_rate_chart(natural, [], x="width")
     importance = {name: result.importance[(name, "natural")] for name in NAMES[:2]}
     rates = widgets.compute_sink_rates(importance, 0.3)
-    assert rates == {name: 100 * metrics.sink_rate(values, 0.3) for name, values in importance.items()}
+    assert rates == {name: metrics.sink_rate(values, 0.3) for name, values in importance.items()}
     plots.to_png(widgets.sink_rate_explorer(importance, 0.3, interactive=False))
     assert type(widgets.sink_rate_explorer(importance, 0.3, interactive=True)).__name__ == "VBox"
 
 
 def test_published_rows_carry_their_setting():
     row = published.row("gu_gpt2xl_natural", 12.5, model="gpt2", eps=0.3, seq_len=64, prompts="8 natural")
-    assert row["published"] == 77.00 and row["ε"] == "0.3" and row["T"] == "64" and "[P]" in row["source"]
+    assert row["published"] == 0.77 and row["ε"] == "0.3" and row["T"] == "64" and "[P]" in row["source"]
     assert "UNVERIFIED" in published.PUBLISHED["barbero_llama31_8b"].setting
     frame = published.table([row, published.row("sun_zero_ablation", 2.0, model="m", eps=None, seq_len=None,
                                                  prompts="p")])
-    assert list(frame["published"]) == ["77", "∞"] and frame["T"].iloc[1] == "–"
+    assert list(frame["published"]) == ["0.77", "∞"] and frame["T"].iloc[1] == "–"
     with pytest.raises(SinklabError, match="No published number"):
         published.row("nope", 1.0, model="m", eps=None, seq_len=None, prompts="p")
 

@@ -140,7 +140,8 @@ _PUBLISHED_FAMILY = {"GPT2": "gpt2", "Mistral": "mistral", "LLaMA": "llama", "Ll
 
 
 def sink_rate_chart(measured, published, x: str = "params") -> alt.FacetChart:
-    """Sink rate (%) against parameters (log scale) or depth, one panel per ε: measured points and published ones.
+    """Sink rate (fractions, shown as %) against parameters (log scale) or depth, one panel per ε: measured points and
+    published ones (labelled with their source and provenance).
 
     measured: the sweep's table (`sinklab.sweep.run_sweep(...).table`, one prompt kind); published: a list of
     `sinklab.published.Published` sink-rate points. x: "params" or "layers".
@@ -150,21 +151,23 @@ def sink_rate_chart(measured, published, x: str = "params") -> alt.FacetChart:
     if x not in ("params", "layers"):
         raise SinklabError(f"x must be 'params' or 'layers', got {x!r}.")
     rows = [{"model": r["model"].split("/")[-1], "family": r["family"], "params (M)": r["params_m"],
-             "layers": r["n_layers"], "ε": f"ε = {r['eps']:g}", "sink rate (%)": r["sink_rate"], "source": "measured"}
+             "layers": r["n_layers"], "ε": f"ε = {r['eps']:g}", "sink rate": r["sink_rate"],
+             "source": "measured on this machine"}
             for _, r in measured.iterrows()]
     for p in published:
         family = next((f for prefix, f in _PUBLISHED_FAMILY.items() if p.model.startswith(prefix)), p.model)
         rows.append({"model": p.model, "family": family, "params (M)": 1000 * p.params_b, "layers": p.n_layers,
-                     "ε": f"ε = {p.eps:g}", "sink rate (%)": p.value, "source": f"published: {p.source}"})
+                     "ε": f"ε = {p.eps:g}", "sink rate": p.value,
+                     "source": f"published: {p.source} {p.provenance}"})
     frame = pd.DataFrame(rows)
     x_encoding = (alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
                   if x == "params" else alt.X("layers:Q", title="layers"))
     base = alt.Chart(frame).encode(
         x=x_encoding,
-        y=alt.Y("sink rate (%):Q", scale=alt.Scale(domain=[0, 100])),
+        y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("family:N"),
         tooltip=["model", "family", "source", alt.Tooltip("params (M):Q", format=",.0f"), "layers",
-                 alt.Tooltip("sink rate (%):Q", format=".1f")],
+                 alt.Tooltip("sink rate:Q", format=".1%")],
     )
     points = base.mark_point(size=90, filled=True).encode(
         shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500)))
@@ -181,19 +184,35 @@ def position_bins(length: int, per_octave: int = 4) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if lo < hi]
 
 
-def first_mass_by_position(mass, title: str) -> alt.Chart:
+def _reference_marks(reference: dict, x: str, y: str) -> alt.LayerChart:
+    """Published points ``{label: (x, y)}`` as black diamonds with their label: an overlay on a measured chart."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{x: float(px), y: float(py), "published": label} for label, (px, py) in reference.items()])
+    base = alt.Chart(frame).encode(x=f"{x}:Q", y=f"{y}:Q", tooltip=["published", f"{y}:Q"])
+    return alt.layer(base.mark_point(shape="diamond", size=120, filled=True, color="black"),
+                     base.mark_text(align="right", dx=-8, dy=-8, fontSize=9, color="black").encode(text="published:N"))
+
+
+def first_mass_by_position(mass, title: str, reference: dict | None = None) -> alt.Chart:
     """Mean first-token mass against query position (log scale), one line per layer.
 
     mass: ``[layer, T]`` (e.g. ``report.first_mass_by_position().mean(1)``: heads averaged). Positions are
     averaged in geometric bins so that long contexts stay under Altair's row limit; position 0 (whose
-    mass is 1 by the causal mask) is left out.
+    mass is 1 by the causal mask) is left out. reference: published points ``{label: (position, mass)}``,
+    drawn as labelled black diamonds.
     """
     import pandas as pd
 
     rows = [{"layer": layer, "position": (lo + hi - 1) / 2, "first-token mass": float(row[lo:hi].mean())}
             for layer, row in enumerate(mass) for lo, hi in position_bins(mass.shape[-1])]
+    chart = _first_mass_lines(pd.DataFrame(rows), title)
+    return alt.layer(chart, _reference_marks(reference, "position", "first-token mass")) if reference else chart
+
+
+def _first_mass_lines(frame, title: str) -> alt.Chart:
     return (
-        alt.Chart(pd.DataFrame(rows), title=title)
+        alt.Chart(frame, title=title)
         .mark_line()
         .encode(
             x=alt.X("position:Q", scale=alt.Scale(type="log"), title="query position (log scale)"),
@@ -206,13 +225,15 @@ def first_mass_by_position(mass, title: str) -> alt.Chart:
     )
 
 
-def streaming_chart(table, title: str) -> alt.LayerChart:
+def streaming_chart(table, title: str, published: str = "") -> alt.LayerChart:
     """StreamingLLM perplexity against the window size, one line per number of initial tokens kept, and
-    full attention as a dashed rule. table: `sinklab.streaming.compare`'s DataFrame."""
+    full attention as a dashed rule. table: `sinklab.streaming.compare`'s DataFrame. published: a line
+    with the paper's numbers, shown under the title (their perplexities are on another model and text)."""
     full = table[table["initial tokens kept"] == "full attention"]
     windows = table[table["initial tokens kept"] != "full attention"]
+    subtitle = ["dashed: full attention (measured on this machine)"] + ([published] if published else [])
     lines = (
-        alt.Chart(windows, title=alt.TitleParams(title, subtitle="dashed: full attention"))
+        alt.Chart(windows, title=alt.TitleParams(title, subtitle=subtitle))
         .mark_line(point=True)
         .encode(
             x=alt.X("window:Q", scale=alt.Scale(type="log", base=2), title="window (tokens, log scale)",
@@ -227,33 +248,48 @@ def streaming_chart(table, title: str) -> alt.LayerChart:
     return alt.layer(lines, rule).properties(width=420, height=240)
 
 
-def checkpoint_chart(table, title: str) -> alt.Chart:
-    """Sink rate (%) against the training step (symlog scale), one line per ε. table: `sweep.checkpoint_sweep`'s."""
+def checkpoint_chart(table, title: str, reference: tuple[str, float] | None = None) -> alt.Chart:
+    """Sink rate (a fraction, shown as %) against the training step (symlog scale), one line per ε. table:
+    `sweep.checkpoint_sweep`'s. reference: ``(label, step)`` of a published onset, drawn as a labelled rule."""
     frame = table.assign(ε=table["eps"].map(lambda e: f"ε = {e:g}"))
+    chart = _checkpoint_lines(frame, title)
+    if reference is None:
+        return chart
+    import pandas as pd
+
+    mark = pd.DataFrame({"step": [reference[1]], "published": [reference[0]]})
+    rule = alt.Chart(mark).mark_rule(color="black", strokeDash=[2, 2]).encode(x="step:Q", tooltip=["published"])
+    label = alt.Chart(mark).mark_text(align="left", dx=4, y=8, fontSize=9).encode(x="step:Q", text="published:N")
+    return alt.layer(chart, rule, label)
+
+
+def _checkpoint_lines(frame, title: str) -> alt.Chart:
     return (
         alt.Chart(frame, title=title)
         .mark_line(point=True)
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step (symlog scale)"),
-            y=alt.Y("sink_rate:Q", title="sink rate (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("sink_rate:Q", title="sink rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             color="ε:N",
-            tooltip=["step", alt.Tooltip("tokens seen:Q", format=".3s"), "ε", alt.Tooltip("sink_rate:Q", format=".1f")],
+            tooltip=["step", alt.Tooltip("tokens seen:Q", format=".3s"), "ε", alt.Tooltip("sink_rate:Q", format=".1%")],
         )
         .properties(width=420, height=240)
     )
 
 
 def kind_bars(table, title: str) -> alt.FacetChart:
-    """Sink rate (%) per prompt kind, one panel per model. table: rows of the sweep's table at one ε."""
+    """Sink rate (a fraction, shown as %) per prompt kind, one panel per model.
+
+    table: rows of the sweep's table at one ε (rows labelled "published: …" may be added as another panel)."""
     frame = table.assign(model=table["model"].map(lambda name: name.split("/")[-1]))
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("sink_rate:Q", title="sink rate (%)", scale=alt.Scale(domain=[0, 100])),
+            x=alt.X("sink_rate:Q", title="sink rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             y=alt.Y("kind:N", title=None, sort=None),
             color=alt.Color("kind:N", legend=None),
-            tooltip=["model", "kind", "first token", alt.Tooltip("sink_rate:Q", format=".1f")],
+            tooltip=["model", "kind", "first token", alt.Tooltip("sink_rate:Q", format=".1%")],
         )
         .properties(width=260, height=alt.Step(16))
         .facet(facet=alt.Facet("model:N", title=title), columns=3)

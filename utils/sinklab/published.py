@@ -28,7 +28,7 @@ class Published:
 
     quantity: str  # what was measured, in the course's words
     model: str
-    value: float  # math.inf for "diverges"; math.nan where only a direction is published
+    value: float  # sink rates as fractions in [0, 1]; math.inf for "diverges"; math.nan for a direction only
     setting: str  # epsilon, T and prompts (or the equivalent) as the source states them
     source: str  # paper and table or figure
     provenance: str  # [P], [S2], [S]; "UNVERIFIED" where the notes say so
@@ -40,23 +40,25 @@ class Published:
 
 
 _GU = "Gu et al. (ICLR 2025), Table 1"
-_GU_SETTING = "ε = 0.3, T = 64, {kind}; each model's tokenizer defaults (Llama/Mistral start with <s>, GPT-2 with the first word)"
+_GU_SETTING = ("ε = 0.3, T = 64, {kind}; each model's tokenizer defaults (Llama/Mistral start with <s>, GPT-2 with "
+               "the first word)")
 _BARBERO = "Barbero et al. (COLM 2025), Table 1"
 _BARBERO_SETTING = "ε = 0.8, T = 64, 170 prompts (prompt count and T: single source, UNVERIFIED)"
 
 
-def _gu(model: str, params_b: float, n_layers: int, kind: str, value: float) -> Published:
-    return Published(f"sink rate, {kind} tokens", model, value, _GU_SETTING.format(kind=kind), _GU, "[P]",
+def _gu(model: str, params_b: float, n_layers: int, kind: str, percent: float) -> Published:
+    return Published(f"sink rate, {kind} tokens", model, percent / 100, _GU_SETTING.format(kind=kind), _GU, "[P]",
                      params_b=params_b, n_layers=n_layers, eps=0.3, kind=kind)
 
 
-def _barbero(model: str, params_b: float, n_layers: int, value: float) -> Published:
-    return Published("sink rate, natural tokens", model, value, _BARBERO_SETTING, _BARBERO, "[S2]",
+def _barbero(model: str, params_b: float, n_layers: int, percent: float) -> Published:
+    return Published("sink rate, natural tokens", model, percent / 100, _BARBERO_SETTING, _BARBERO, "[S2]",
                      params_b=params_b, n_layers=n_layers, eps=0.8, kind="natural")
 
 
 PUBLISHED: dict[str, Published] = {
-    # Sink rate (%), Gu et al. Table 1 (nominal sizes; layers from the model cards)
+    # Sink rate, Gu et al. Table 1, typed in % as printed and stored as a fraction (the course's unit);
+    # nominal sizes, layers from the model cards
     "gu_gpt2xl_natural": _gu("GPT2-XL", 1.5, 48, "natural", 77.00),
     "gu_gpt2xl_random": _gu("GPT2-XL", 1.5, 48, "random", 70.29),
     "gu_gpt2xl_repeated": _gu("GPT2-XL", 1.5, 48, "repeated", 62.28),
@@ -69,7 +71,7 @@ PUBLISHED: dict[str, Published] = {
     "gu_llama3_8b_natural": _gu("LLaMA3-8B", 8.0, 32, "natural", 99.02),
     "gu_llama3_8b_random": _gu("LLaMA3-8B", 8.0, 32, "random", 91.23),
     "gu_llama3_8b_repeated": _gu("LLaMA3-8B", 8.0, 32, "repeated", 0.00),
-    # Sink rate (%), Barbero et al. Table 1, Llama 3.1 across scales
+    # Sink rate, Barbero et al. Table 1, Llama 3.1 across scales (typed in %, stored as a fraction)
     "barbero_llama31_8b": _barbero("Llama 3.1 8B", 8.0, 32, 45.97),
     "barbero_llama31_70b": _barbero("Llama 3.1 70B", 70.0, 80, 73.49),
     "barbero_llama31_405b": _barbero("Llama 3.1 405B", 405.0, 126, 78.29),

@@ -3,6 +3,7 @@
     result = run_sweep(sweep_names())     # every model of the profile's "sweep" role on this machine
     result.table                          # one row per (model, prompt kind, eps): a tidy pandas DataFrame
     checkpoint_sweep("EleutherAI/pythia-160m", steps=(0, 512, 1000, 143000))
+    length_sweep(model, tokenizer, lengths=(8, 16, 32, 64, 128))   # one model, the sink rate against T
 
 Each model is loaded once, measured on every prompt kind with `sinklab.measure.measure` (first-token
 importance from the log-sum-exp, no T x T matrix), and released before the next one loads, so the
@@ -47,7 +48,7 @@ Loader = Callable[..., tuple]  # (name, **from_pretrained kwargs) -> (model, tok
 class SweepResult:
     """What `run_sweep` measured."""
 
-    table: pd.DataFrame  # one row per (model, kind, eps); sink_rate in %
+    table: pd.DataFrame  # one row per (model, kind, eps); sink_rate a fraction in [0, 1] (the course's unit)
     importance: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)  # (model, kind) -> [n, L, H]
     skipped: dict[str, str] = field(default_factory=dict)  # model -> why it was not measured
 
@@ -102,12 +103,50 @@ def run_sweep(
             report = measure_batches(model, batch, eps, batch_size)
             result.importance[(name, kind)] = report.importance
             first = tokenizer.convert_ids_to_tokens(batch["input_ids"][:1, 0])[0]
-            rows += [{**info, "kind": kind, "first token": first, "eps": e, "sink_rate": 100 * report.rate(e),
+            rows += [{**info, "kind": kind, "first token": first, "eps": e, "sink_rate": report.rate(e),
                       "T": seq_len, "prompts": n_samples} for e in eps]
         del model
         free_memory()
     result.table = pd.DataFrame(rows)
     return result
+
+
+def length_sweep(
+    model,
+    tokenizer,
+    lengths: Sequence[int],
+    eps: float = 0.3,
+    n_samples: int | None = None,
+    kind: str = "natural",
+) -> pd.DataFrame:
+    """Sink rate and first-token importance of one model at several prompt lengths T, next to the uniform null.
+
+    The same prompts cut to each T (`prompts.prompt_batch`). One row per T: the sink rate at `eps` (a fraction),
+    the mean and largest α₀ over (prompt, layer, head), the uniform head's α₀ = H_T/T
+    (`metrics.uniform_first_token_importance`) and whether a uniform head would itself count as a sink at `eps`.
+    """
+    from tqdm.auto import tqdm
+
+    from sinklab import metrics
+
+    if kind not in KINDS:
+        raise SinklabError(f"Unknown prompt kind {kind!r}. Fix: choose from {', '.join(KINDS)}.")
+    n_samples = n_samples or env.profile().n_samples
+    rows = []
+    for length in tqdm(list(lengths), desc="sink rate against T", unit="length"):
+        try:
+            batch = prompts.prompt_batch(tokenizer, n=n_samples, seq_len=length, **KINDS[kind])
+        except ValueError:  # rows of different lengths: some prompts are shorter than `length` tokens
+            batch = None
+        if batch is None or batch["input_ids"].shape[1] != length:
+            print(f"skipped T = {length}: the {kind} prompts are shorter than that with this tokenizer")
+            continue
+        report = measure_batches(model, batch, (eps,), 8)
+        uniform = metrics.uniform_first_token_importance(length).item()
+        rows.append({"T": length, "eps": eps, "sink_rate": report.rate(eps),
+                     "mean α₀": report.importance.mean().item(), "largest α₀": report.importance.max().item(),
+                     "uniform α₀ = H_T/T": uniform, "uniform head counts as a sink": uniform > eps})
+    return pd.DataFrame(rows)
 
 
 def checkpoint_sweep(
@@ -121,7 +160,7 @@ def checkpoint_sweep(
     """Sink rate of one model at several training checkpoints (Pythia: revision ``f"step{n}"``).
 
     Early Pythia checkpoints are loaded in fp32 (fp16 is reported to underflow there). Returns a pandas
-    DataFrame with one row per (step, eps): step, tokens seen, sink_rate in %, mean first-token importance.
+    DataFrame with one row per (step, eps): step, tokens seen, sink_rate (a fraction), mean first-token importance.
     """
     from tqdm.auto import tqdm
 
@@ -131,7 +170,7 @@ def checkpoint_sweep(
     for step in tqdm(list(steps), desc=f"{name} checkpoints", unit="checkpoint"):
         model, tokenizer = load(name, revision=f"step{step}", dtype=torch.float32)
         report = measure_batches(model, prompts.prompt_batch(tokenizer, n=n_samples, seq_len=seq_len), eps, 8)
-        rows += [{"step": step, "tokens seen": step * TOKENS_PER_STEP, "eps": e, "sink_rate": 100 * report.rate(e),
+        rows += [{"step": step, "tokens seen": step * TOKENS_PER_STEP, "eps": e, "sink_rate": report.rate(e),
                   "mean importance": report.importance.mean().item(), "T": seq_len, "prompts": n_samples}
                  for e in eps]
         del model
@@ -149,10 +188,12 @@ def checkpoint_plan(profile: env.Profile | None = None) -> tuple[str, tuple[int,
                 f"and a100 profiles load {', '.join(sorted({n for n, _ in CHECKPOINTS.values()}))}")
     name, steps = CHECKPOINTS[profile.name]
     if env.hub_offline():
-        missing = [s for s in steps if not isinstance(try_to_load_from_cache(name, "config.json", revision=f"step{s}"), str)]
+        missing = [s for s in steps
+                   if not isinstance(try_to_load_from_cache(name, "config.json", revision=f"step{s}"), str)]
         if missing:
             return (f"the hub is offline (HF_HUB_OFFLINE=1) and {len(missing)} of {len(steps)} checkpoints of {name} "
-                    f"are not in the local cache (e.g. revision step{missing[0]}); pre-fill the cache to run it offline")
+                    f"are not in the local cache (e.g. revision step{missing[0]}); pre-fill the cache to run it "
+                    "offline")
     return name, steps
 
 
@@ -175,6 +216,7 @@ def describe(model, tokenizer, name: str) -> dict:
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "n_layers": config.num_hidden_layers,
         "n_heads": config.num_attention_heads,
+        "stand_in": bool(getattr(model.config, "sinklab_stand_in", False)),  # random weights: no pretrained claims
     }
 
 

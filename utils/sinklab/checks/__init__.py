@@ -37,7 +37,9 @@ from sinklab.checks.ch2 import (
 )
 from sinklab.checks.ch3 import (
     check_attention_memory_gib,
+    check_first_and_rest_norms,
     check_first_mass_from_lse,
+    check_make_ablation_hook,
     check_streaming_mask,
 )
 from sinklab.checks.ch4 import (
@@ -88,6 +90,8 @@ __all__ = [
     "check_first_mass_from_lse",
     "check_attention_memory_gib",
     "check_streaming_mask",
+    "check_first_and_rest_norms",
+    "check_make_ablation_hook",
     "check_first_token_states",
     "check_first_key_cosine",
     "check_move_bos",

@@ -22,7 +22,9 @@ def _lse_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     return q, k
 
 
-def _first_mass(q: torch.Tensor, k: torch.Tensor, scale: float, causal: bool = True, reduce: str = "lse") -> torch.Tensor:
+def _first_mass(
+    q: torch.Tensor, k: torch.Tensor, scale: float, causal: bool = True, reduce: str = "lse"
+) -> torch.Tensor:
     scores = (q @ k.transpose(-2, -1)) * scale
     if causal:
         scores = scores.masked_fill(~torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril(), float("-inf"))
@@ -44,7 +46,8 @@ def check_first_mass_from_lse(fn: Callable[[torch.Tensor, torch.Tensor], torch.T
     })
     _reject_non_finite("first_mass_from_lse", got, "did you subtract an LSE of −inf? Every query sees key 0, so its "
                        "LSE is finite; mask with −inf *before* logsumexp, not after")
-    compare("first_mass_from_lse", got, torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)[..., 0], mistakes={
+    expected = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)[..., 0]
+    compare("first_mass_from_lse", got, expected, mistakes={
         "missing 1/√d scaling: the scores are q·k / √d, in the LSE and in s_i0": _first_mass(q, k, 1.0),
         "you divided the scores by d; divide by √d": _first_mass(q, k, 1 / d),
         "you used the row maximum instead of the log-sum-exp: exp(s_i0 − max_j s_ij) is not normalised "
@@ -76,7 +79,8 @@ def check_attention_memory_gib(fn: Callable[[int, int, int, int, int], float]) -
             "you forgot the layers: output_attentions returns one tensor per layer": elements / layers * size / 2**30,
             "you forgot the bytes per value: that is a number of elements, not of bytes": elements / 2**30,
         }
-        compare(name, torch.tensor(float(got), dtype=torch.float64), torch.tensor(elements * size / 2**30, dtype=torch.float64),
+        expected = torch.tensor(elements * size / 2**30, dtype=torch.float64)
+        compare(name, torch.tensor(float(got), dtype=torch.float64), expected,
                 mistakes={m: torch.tensor(float(v), dtype=torch.float64) for m, v in mistakes.items()}, atol=1e-6)
 
 
@@ -102,4 +106,84 @@ def check_streaming_mask(fn: Callable[[int, int, int], torch.Tensor]) -> None:
             "your window looks both ways (|i − j| < window); under the causal mask only j ≤ i":
                 (((q - kv).abs() < window) | ((kv <= q) & sinks)).float(),
             "transposed: rows are queries and columns keys": streaming.streaming_mask(length, window, n_sink).T.float(),
+        })
+
+
+def check_first_and_rest_norms(fn: Callable[[torch.Tensor], tuple]) -> None:
+    """Exercise 3.4: fn(x [B, H, T, d]) -> (‖x_0‖ [B, H], mean over t ≥ 1 of ‖x_t‖ [B, H]): the first token's
+    key (or value) norm and the other tokens' mean norm, per row and head."""
+    x = _randn(2, 3, 7, 5, seed=34)
+    x[..., 0, :] *= 0.3  # a small first key/value, as in a sink head
+    norms = x.norm(dim=-1)  # [B, H, T]
+    got = fn(x.clone())
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise CheckFailed("first_and_rest_norms: return two tensors, (first, rest), each [B, H].")
+    first, rest = got
+    _reject_shapes("first_and_rest_norms (first)", first, (2, 3), {
+        (2, 3, 5): "you kept the feature axis: take the L2 norm over the last axis (d), x.norm(dim=-1)",
+        (2, 3, 7): "one norm per position: keep position 0 only for `first`",
+    })
+    compare("first_and_rest_norms (first)", first, norms[..., 0], mistakes={
+        "the squared norm (x·x); take the L2 norm, its square root": norms[..., 0] ** 2,
+        "the last position (-1); the first token is position 0": norms[..., -1],
+    })
+    _reject_shapes("first_and_rest_norms (rest)", rest, (2, 3), {
+        (2, 3, 5): "you averaged the vectors, not their norms, and kept the feature axis: norm first, then mean",
+        (2, 3, 6): "one norm per position: average the norms of positions 1 … T−1",
+    })
+    compare("first_and_rest_norms (rest)", rest, norms[..., 1:].mean(-1), mistakes={
+        "your mean includes position 0: the other tokens are positions 1 … T−1 (x[..., 1:, :])": norms.mean(-1),
+        "you took the norm of the mean vector; average the norms (the vectors point different ways, so the "
+        "mean vector is shorter)": x[..., 1:, :].mean(-2).norm(dim=-1),
+        "the squared norms; take the L2 norm": (norms[..., 1:] ** 2).mean(-1),
+    })
+
+
+def _block_output(seed: int, as_tuple: bool):
+    hidden = _randn(3, 5, 6, seed=seed)
+    return (hidden, "cache") if as_tuple else hidden
+
+
+def check_make_ablation_hook(fn: Callable[[int, list, torch.Tensor], Callable]) -> None:
+    """Exercise 3.5: fn(position, dims, values [len(dims)]) -> a forward hook for a transformer block that sets
+    ``hidden[:, position, dims] = values`` in the block's output, which is a tensor or a tuple whose first
+    element is the hidden states."""
+    position, dims, values = 0, [4, 1], torch.tensor([7.0, -3.0])
+    hook = fn(position, list(dims), values.clone())
+    if not callable(hook):
+        raise CheckFailed(f"make_ablation_hook: return the hook function itself, got {type(hook).__name__}.")
+    for as_tuple in (False, True):
+        name = f"make_ablation_hook ({'a tuple' if as_tuple else 'a tensor'} as the block's output)"
+        output = _block_output(50, as_tuple)
+        hidden = output[0] if as_tuple else output
+        original = hidden.clone()
+        block_input = _randn(3, 5, 6, seed=51)
+        try:
+            result = hook(torch.nn.Identity(), (block_input,), output)
+        except (TypeError, IndexError, AttributeError) as e:
+            raise CheckFailed(f"{name}: your hook failed with {type(e).__name__}: {e}. Many blocks return a tuple "
+                              "(hidden states, then caches or weights): take output[0] when it is a tuple, and "
+                              "return a tuple of the same form") from e
+        if result is None:
+            got = output[0] if as_tuple else output
+        elif as_tuple:
+            if not isinstance(result, tuple):
+                raise CheckFailed(f"{name}: the block returned a tuple; return one too, (patched, *output[1:]), "
+                                  "or the next block receives the wrong thing.")
+            if len(result) != len(output) or result[1:] != output[1:]:
+                raise CheckFailed(f"{name}: keep the tuple's other elements: return (patched, *output[1:]).")
+            got = result[0]
+        else:
+            got = result
+        expected, every_position, batch_row, zeroed = (original.clone() for _ in range(4))
+        expected[:, position, dims] = values
+        every_position[:, :, dims] = values
+        batch_row[position, :, dims] = values
+        zeroed[:, position, dims] = 0.0
+        compare(name, got, expected, mistakes={
+            "the block's output is unchanged: your hook changed a copy and returned None. Return the patched "
+            "output (PyTorch then uses it as the block's output)": original,
+            "you set the features at every position; only the first token's (position `position`)": every_position,
+            "you indexed the batch axis (hidden[position]); positions are axis 1: hidden[:, position, dims]": batch_row,
+            "you wrote zeros whatever `values` holds: write `values` (the mean for mean-ablation)": zeroed,
         })

@@ -13,24 +13,26 @@ PUBLISHED_EPS = (0.3, 0.8)  # Gu et al. and Barbero et al.
 
 
 def compute_sink_rates(importance: dict[str, torch.Tensor], eps: float) -> dict[str, float]:
-    """Sink rate (%) at `eps` of every measured set of importance scores ``{label: [n, layer, head]}``."""
+    """Sink rate (a fraction in [0, 1]) at `eps` of every set of importance scores ``{label: [n, layer, head]}``."""
     from sinklab import metrics
 
-    return {label: 100 * metrics.sink_rate(values, eps) for label, values in importance.items()}
+    return {label: metrics.sink_rate(values, eps) for label, values in importance.items()}
 
 
 def sink_rate_curves_chart(importance: dict[str, torch.Tensor], eps: float) -> alt.LayerChart:
-    """Sink rate (%) against eps, one curve per label, with rules at the published thresholds and at `eps`."""
+    """Sink rate against eps (fractions, shown as %), one curve per label, with rules at the published
+    thresholds and at `eps`."""
     import pandas as pd
 
-    rows = [{"ε": e, "series": label, "sink rate (%)": rate}
+    rows = [{"ε": e, "series": label, "sink rate": rate}
             for e in EPS_GRID.tolist() for label, rate in compute_sink_rates(importance, e).items()]
     curves = (
         alt.Chart(pd.DataFrame(rows), title=f"Sink rate against the threshold (rule: ε = {eps:g})")
         .mark_line(point=True)
-        .encode(x=alt.X("ε:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("sink rate (%):Q", scale=alt.Scale(domain=[0, 100])),
+        .encode(x=alt.X("ε:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1]),
+                          axis=alt.Axis(format="%")),
                 color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
-                tooltip=["series", alt.Tooltip("ε:Q", format=".2f"), alt.Tooltip("sink rate (%):Q", format=".1f")])
+                tooltip=["series", alt.Tooltip("ε:Q", format=".2f"), alt.Tooltip("sink rate:Q", format=".1%")])
     )
     marks = pd.DataFrame({"ε": [*PUBLISHED_EPS, eps], "rule": ["published", "published", "yours"]})
     rules = alt.Chart(marks).mark_rule().encode(
@@ -51,7 +53,7 @@ def sink_rate_explorer(importance: dict[str, torch.Tensor], eps: float = 0.3, in
 
     def redraw(_change=None) -> None:
         rates = compute_sink_rates(importance, slider.value)
-        readout.value = " · ".join(f"{label}: <b>{rate:.1f} %</b>" for label, rate in rates.items())
+        readout.value = " · ".join(f"{label}: <b>{rate:.1%}</b>" for label, rate in rates.items())
         picture.value = plots.to_png(sink_rate_curves_chart(importance, slider.value))
 
     slider.observe(redraw, names="value")
