@@ -30,18 +30,33 @@
 # not see. Bigram-Backcopy is the exception: it grows a sink on a laptop CPU, which is why we start there.
 # On the `ci` profile (the test suite) every run is cut to seconds, too short for the directions: those
 # cells print what they measure, and quote the full runs, measured with the commands given.
+#
+# **Recorded runs or train it yourself.** Training every model of this chapter takes about an hour on a
+# laptop CPU (`cpu` profile), more than a lab has. So by default the cells *load recorded runs*: the same
+# recipes, trained once by the same functions (`python -m sinklab.recorded --profile cpu`, which also writes
+# down the machine, versions, seed and wall time), with their training histories and final weights. Every
+# measurement after training is still made here, on the loaded model, and every check runs on it. Each
+# loading cell says so: `recorded run: …, made by …`. Set `TRAIN_YOURSELF = True` below to train every
+# model live through the same code instead; the cell prints how long the recorded runs took to train.
 
 # %%
 from dataclasses import replace
 
 import pandas as pd
 import torch
-from sinklab import data, env, experiments, plots, variants
+from sinklab import data, env, experiments, plots, recorded, variants
+
+TRAIN_YOURSELF = False  # True: train every model of sections 1–3 here (minutes to an hour, see below)
 
 profile = env.profile()
 full_size = profile.name != "ci"  # the ci profile's runs are seconds long: they check the code, not the claims
+recorded.use(not TRAIN_YOURSELF)  # experiments.run_backcopy / run_text: load the recording of the same recipe
+shipped = recorded.summary(profile)
 print(f"profile {profile.name!r}: Bigram-Backcopy for {profile.backcopy_steps} steps; text LMs of hidden size, "
       f"layers, heads {profile.lm_size} for {profile.train_steps} steps")
+print(f"{'training live' if TRAIN_YOURSELF else 'loading recorded runs'}: {shipped['recorded']} of the "
+      f"{shipped['runs']} runs of sections 1–3 are recorded for this profile; recording them took "
+      f"{shipped['seconds'] / 60:.1f} min of training (TRAIN_YOURSELF = True costs about that, more on a slower machine)")
 
 # %% [markdown] tags=["core"]
 # ## 1️⃣ Sinks from scratch in minutes: Bigram-Backcopy
@@ -67,8 +82,7 @@ print(f"profile {profile.name!r}: Bigram-Backcopy for {profile.backcopy_steps} s
 
 # %%
 steps = profile.backcopy_steps
-recipe = experiments.BackcopyRecipe(steps=steps, batch_size=profile.backcopy_batch,
-                                    warmup_steps=max(1, steps // 6), probe_every=max(1, steps // 12))
+recipe = experiments.backcopy_recipe(profile)  # BackcopyRecipe with this profile's steps and batch
 tokenizer = data.byte_tokenizer(model_max_length=recipe.seq_len)
 next_batch, probe_tokens, probe_is_trigger = experiments.backcopy_task(recipe, tokenizer)
 print(experiments.backcopy_text(probe_tokens[0, :70], tokenizer, recipe.triggers))
@@ -127,8 +141,8 @@ check_split_first_token_mass(split_first_token_mass)
 # `experiments.run_backcopy` builds the model (`train.model_config(..., arch="gpt2")`), trains it with
 # `train.train` and, every few steps, calls `experiments.backcopy_probe` on the held-out probe batch: it
 # measures each query's first-token mass with `sinklab.variants.measure` (which is `sinklab.measure` for
-# softmax models) and splits it with the same function you just wrote. On the `cpu` profile this takes
-# about four minutes on two cores.
+# softmax models) and splits it with the same function you just wrote. On the `cpu` profile training it
+# takes about four minutes on two cores; by default the cell loads the recorded run of this recipe.
 
 # %%
 softmax_run = experiments.run_backcopy(recipe)
@@ -161,11 +175,11 @@ assert abs(other - last_probe["other_mass"]) < 1e-5 and abs(trigger - last_probe
 if full_size:
     assert other >= 0.5 and trigger < 0.1, "active on triggers, dormant (parked on <bos>) elsewhere"
 else:
-    print(f"ci: only {steps} steps, the start of training. The full run (`python -m sinklab.train backcopy`, 300 "
+    print(f"ci: only {steps} steps, the start of training. The full run (`python -m sinklab.experiments backcopy`, 300 "
           "steps, cpu profile) measured 0.909 on other queries and 0.000 on triggers, copy accuracy 0.960, ratio 0.14.")
 
 # %% [markdown]
-# The full run, measured on 2 CPU threads shared with other jobs (`python -m sinklab.train backcopy`): the
+# The full run, measured on 2 CPU threads shared with other jobs (`python -m sinklab.experiments backcopy`): the
 # head first parks on ⟨bos⟩ on **every** query (it has nothing useful to do yet), then learns the copy and
 # leaves ⟨bos⟩ on triggers only. After 200 steps (217 s) it put ≥ 0.5 of its attention on ⟨bos⟩ on
 # non-trigger queries and < 0.1 on triggers; after 300 steps: **0.909** vs **0.000**, copy accuracy 0.96,
@@ -358,7 +372,7 @@ if full_size:
             assert variant_table.loc[name, "first-token mass, other"] < 0.1, f"{name}: no <bos> sink"
 
 # %% [markdown]
-# The full runs (`python -m sinklab.train backcopy --variants softmax relu sigmoid softmax1 sink_logit gated`,
+# The full runs (`python -m sinklab.experiments backcopy --variants softmax relu sigmoid softmax1 sink_logit gated`,
 # 300 steps each, 2 CPU threads shared with other jobs):
 #
 # | variant | first-token mass, other | first-token mass, trigger | copy accuracy | ‖v_bos‖/‖v_other‖ | loss |
@@ -404,7 +418,7 @@ for name, run in (("learned positions (GPT-2)", softmax_run), ("RoPE (Llama)", r
           f"triggers {summary['trigger_mass']:.3f} on <bos>; copy accuracy {summary['copy_accuracy']:.3f}")
 
 # %% [markdown]
-# The full runs (300 steps each; `python -m sinklab.train backcopy --arch llama`): the RoPE model learned the
+# The full runs (300 steps each; `python -m sinklab.experiments backcopy --arch llama`): the RoPE model learned the
 # copy (accuracy 0.994) but its non-trigger queries put only **0.35** on ⟨bos⟩ and **0.33** on their own
 # position, against 0.909 and 0.006 for the learned-position model. Attending to yourself is a harmless
 # default here — the value depends on the current token only, which the bigram prediction uses anyway — and

@@ -91,12 +91,16 @@ def test_benchmark_reports_both_loops(capsys):
 def test_command_line_parses_the_embedded_recipe_and_the_backcopy_benchmark():
     import argparse
 
+    from sinklab import experiments
+
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
     args = parser.parse_args(["embedded", "--out", "somewhere", "--steps", "7"])
     assert (args.what, args.out, args.steps) == ("embedded", "somewhere", 7)
     assert parser.parse_args(["bench"]).out == str(train.embedded_model_path())
-    args = parser.parse_args(["backcopy", "--variants", "softmax", "sigmoid", "--threads", "2"])
+    with pytest.raises(SystemExit):  # moved to `python -m sinklab.experiments backcopy`
+        parser.parse_args(["backcopy"])
+    args = experiments.command_line().parse_args(["backcopy", "--variants", "softmax", "sigmoid", "--threads", "2"])
     assert (args.what, args.variants, args.arch, args.threads) == ("backcopy", ["softmax", "sigmoid"], "gpt2", 2)
 
 

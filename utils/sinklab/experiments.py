@@ -10,11 +10,18 @@
    attention dropout, tracking perplexity and the sink (the seed article's experiment, measured).
 
 Everything runs on a CPU at small scale; the papers' settings take GPU-days, so expect directions only.
+`backcopy_recipe` / `lab_text_recipe` give the recipes chapter 6 uses on a profile. `replay` lets
+`sinklab.recorded` hand back a recorded run of exactly the requested recipe instead of training it.
+
+Command line: ``python -m sinklab.experiments backcopy [--variants ...] [--arch llama]`` prints the
+Bigram-Backcopy sink benchmark (softmax vs sink-free variants).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +31,9 @@ import torch
 from sinklab import data, env, prompts, train, variants
 from sinklab.errors import SinklabError
 
+# A recorded-run lookup, set by `sinklab.recorded.use`: ``replay(kind, recipe, options)`` returns the
+# recorded run of exactly this recipe (same dict as a live run) or None, and then the run trains live.
+replay: Callable[[str, object, dict], dict | None] | None = None
 # 0. Corpora ---------------------------------------------------------------------------------------------
 
 
@@ -48,7 +58,7 @@ def _corpus(name: str, max_bytes: int) -> tuple[str, ...]:
 
 @dataclass
 class BackcopyRecipe:
-    """One Bigram-Backcopy run. The defaults are the run measured for the course (`python -m sinklab.train backcopy`).
+    """One Bigram-Backcopy run. The defaults are the course's full run (`python -m sinklab.experiments backcopy`).
 
     ``arch="gpt2"`` (learned absolute positions) matters: with RoPE (``"llama"``) the head parked only part
     of its attention on <bos> in our runs (0.35 vs 0.91) and much of the rest on the query's own position.
@@ -73,6 +83,13 @@ class BackcopyRecipe:
     skip: int = 8  # probe only queries at positions >= skip (the first ones see few keys anyway)
     seed: int = 0
     device: str | None = None  # None: a GPU when there is one (sinklab.env.device())
+
+
+def backcopy_recipe(profile: env.Profile) -> BackcopyRecipe:
+    """Chapter 6's Bigram-Backcopy recipe on a profile (sections 1–2): its steps and batch, warmup and probes scaled."""
+    steps = profile.backcopy_steps
+    return BackcopyRecipe(steps=steps, batch_size=profile.backcopy_batch, warmup_steps=max(1, steps // 6),
+                          probe_every=max(1, steps // 12))
 
 
 def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
@@ -202,6 +219,8 @@ def run_backcopy(recipe: BackcopyRecipe | None = None, progress: bool = True) ->
     ``probe`` is ``(tokens, is_trigger)``, the held-out batch the callback measured.
     """
     recipe = recipe or BackcopyRecipe()
+    if replay is not None and (recorded := replay("backcopy", recipe, {})) is not None:
+        return recorded
     start = time.perf_counter()
     tokenizer = data.byte_tokenizer(model_max_length=recipe.seq_len)
     next_batch, tokens, is_trigger = backcopy_task(recipe, tokenizer)
@@ -317,6 +336,15 @@ class TextRecipe:
             raise SinklabError(f"masking must be 'causal' or 'document', got {self.masking!r}.")
 
 
+def lab_text_recipe(profile: env.Profile) -> TextRecipe:
+    """Chapter 6's base text LM on a profile (section 3's first run): size, context, batch and steps from it."""
+    hidden_size, n_layers, n_heads = profile.lm_size
+    return TextRecipe(hidden_size=hidden_size, n_layers=n_layers, n_heads=n_heads, seq_len=profile.lm_seq_len,
+                      batch_size=profile.lm_batch, steps=profile.train_steps,
+                      warmup_steps=max(1, profile.train_steps // 10), probe_every=max(1, profile.train_steps // 12),
+                      corpus=profile.lm_corpus, corpus_bytes=profile.corpus_bytes)
+
+
 def text_windows(recipe: TextRecipe, tokenizer) -> tuple[dict, dict]:
     """Training and held-out inputs for a recipe: two dicts of ``input_ids`` (and ``position_ids`` for "document")."""
     documents = corpus_documents(recipe.corpus, recipe.corpus_bytes)
@@ -359,6 +387,10 @@ def run_text(recipe: TextRecipe | None = None, tokenizer=None, progress: bool = 
     recipe = recipe or TextRecipe()
     start = time.perf_counter()
     tokenizer = tokenizer or data.byte_tokenizer(model_max_length=recipe.seq_len)
+    if replay is not None:
+        recorded = replay("text", recipe, text_run_options(tokenizer, hidden) | {"tokenizer": tokenizer})
+        if recorded is not None:
+            return recorded
     windows, held_out = text_windows(recipe, tokenizer)
     generator = torch.Generator().manual_seed(recipe.seed)
 
@@ -379,6 +411,12 @@ def run_text(recipe: TextRecipe | None = None, tokenizer=None, progress: bool = 
     history = train.train(model, next_batch, train_config, tuple(callbacks))
     return {"recipe": recipe, "model": model, "tokenizer": tokenizer, "history": history, "held_out": held_out,
             "minutes": (time.perf_counter() - start) / 60}
+
+
+def text_run_options(tokenizer, hidden: bool) -> dict:
+    """What besides the recipe decides a `run_text` run: the probe set (``hidden``) and the tokenizer's vocabulary."""
+    return {"hidden": hidden, "vocab": len(tokenizer),
+            "special": [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]}
 
 
 def first_token_norm_probe(input_ids: torch.Tensor) -> Callable:
@@ -562,3 +600,36 @@ def finetune(model, tokenizer, recipe: FinetuneRecipe | None = None, stream: tor
     history += train.train(tuned, next_batch, train_config, (probe,))
     set_attention_dropout(tuned, 0.0)
     return {"recipe": recipe, "model": tuned, "history": history, "minutes": (time.perf_counter() - start) / 60}
+
+
+# 4. Command line ------------------------------------------------------------------------------------------
+
+
+def command_line() -> argparse.ArgumentParser:
+    """``python -m sinklab.experiments backcopy``: the Bigram-Backcopy benchmark, one line per variant.
+
+    (The recorded runs that chapter 6 loads are made by ``python -m sinklab.recorded --profile NAME``.)
+    """
+    parser = argparse.ArgumentParser(prog="python -m sinklab.experiments", description=command_line.__doc__)
+    parser.add_argument("what", choices=["backcopy"], help="backcopy: softmax vs sink-free variants on Bigram-Backcopy")
+    parser.add_argument("--variants", nargs="+", default=["softmax", "relu"], choices=variants.VARIANTS,
+                        help="attention variants to train")
+    parser.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"], help="model family")
+    parser.add_argument("--steps", type=int, help="training steps (default: the recipe's, 300)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `command_line`'s command."""
+    args = command_line().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = BackcopyRecipe(arch=args.arch, seed=args.seed)
+    backcopy_benchmark(args.variants, replace(recipe, steps=args.steps or recipe.steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,8 +15,8 @@ Read it top to bottom:
    trained on stdlib docstrings with a Trigger-Recall task written into them, so that it has a real BOS sink.
 
 Command line: ``python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm`` rebuilds the
-embedded model; ``python -m sinklab.train bench`` prints the throughput comparison;
-``python -m sinklab.train backcopy`` runs the Bigram-Backcopy sink benchmark (`sinklab.experiments`).
+embedded model; ``python -m sinklab.train bench`` prints the throughput comparison. (The Bigram-Backcopy benchmark moved
+to ``python -m sinklab.experiments backcopy``.)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -505,16 +505,14 @@ emerge in real LLMs: the sink here was induced on purpose by the synthetic task.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR``, ``bench`` or ``backcopy``."""
-    parser.add_argument("what", choices=["embedded", "bench", "backcopy"],
-                        help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop; "
-                             "backcopy: the Bigram-Backcopy sink benchmark (softmax vs sink-free variants)")
+    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR`` or ``bench``.
+
+    (The Bigram-Backcopy benchmark is ``python -m sinklab.experiments backcopy``.)
+    """
+    parser.add_argument("what", choices=["embedded", "bench"],
+                        help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop")
     parser.add_argument("--out", default=str(embedded_model_path()), help="output folder for 'embedded'")
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
-    parser.add_argument("--variants", nargs="+", default=["softmax", "relu"], choices=variants.VARIANTS,
-                        help="attention variants for 'backcopy'")
-    parser.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"], help="model family for 'backcopy'")
-    parser.add_argument("--seed", type=int, default=0, help="seed for 'backcopy'")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
@@ -524,12 +522,6 @@ def cli_main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.what == "bench":
         benchmark()
-        return 0
-    if args.what == "backcopy":
-        from sinklab import experiments
-
-        recipe = experiments.BackcopyRecipe(arch=args.arch, seed=args.seed)
-        experiments.backcopy_benchmark(args.variants, replace(recipe, steps=args.steps or recipe.steps))
         return 0
     result = train_embedded(args.out, EmbeddedRecipe(steps=args.steps or EmbeddedRecipe.steps))
     for name, t in result["sink_table"].items():
