@@ -17,6 +17,7 @@ def test_run_one_and_ratios(monkeypatch):
     assert "tier1" in table and "peak RSS" in table
 
 
+@pytest.mark.slow
 def test_bench_model_is_the_same_in_every_process():
     a = bench.build_model("toy", "sdpa", "cpu", torch.float32)
     b = bench.build_model("toy", "eager", "cpu", torch.float32)

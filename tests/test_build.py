@@ -22,6 +22,7 @@ def course_copy(root, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_check_fails_after_hand_edit_and_build_repairs_it(course_copy):
     student = course_copy / "chapters" / "00_start_here.ipynb"
     nb = nbformat.read(student, as_version=4)
@@ -88,6 +89,7 @@ def test_readme_table_and_syllabus_come_from_the_same_metadata(root):
     assert table in (root / "course" / "syllabus.md").read_text()
 
 
+@pytest.mark.slow
 def test_check_fails_when_metadata_changes_until_both_are_rebuilt(course_copy):
     course_yml = course_copy / "course" / "course.yml"
     course_yml.write_text(course_yml.read_text().replace('title: "Start here"', 'title: "Begin here"'))

@@ -67,6 +67,7 @@ def test_text_recipes_refuse_unknown_packing():
         experiments.TextRecipe(masking="sliding")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("packing, masking", [("bos", "causal"), ("none", "document"), ("bos", "document")])
 def test_text_runs_train_and_evaluate_with_and_without_bos(packing, masking):
     recipe = experiments.TextRecipe(**TOY_TEXT, packing=packing, masking=masking)

@@ -252,6 +252,7 @@ def test_report_reductions_json_round_trip_and_concat(tmp_path):
     assert both.importance.shape == (6, 2, 4) and both.sink_rate == report.sink_rate
 
 
+@pytest.mark.slow
 def test_cli_measure_writes_table_json_and_chart(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)

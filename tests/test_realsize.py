@@ -1,5 +1,6 @@
 """sinklab.realsize: the chapter-3 experiments run on random-init models built from real shapes (scaled down here)."""
 
+import pytest
 import torch
 
 from sinklab import env, models, realsize
@@ -8,6 +9,7 @@ SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key
              intermediate_size=64, vocab_size=300)
 
 
+@pytest.mark.slow
 def test_every_experiment_runs_and_is_timed_on_each_family():
     rows = realsize.run(["llama-3.2-1b", "gemma-2-2b", "qwen2.5-7b"], env.profile("ci"), "cpu", torch.float32, **SMALL)
     assert [(r["model"], r["experiment"]) for r in rows] == [

@@ -14,6 +14,7 @@ def result():
     return sweep.run_sweep(NAMES, n_samples=4, seq_len=16, batch_size=3, load=random_loader)
 
 
+@pytest.mark.slow
 def test_the_sweep_measures_every_family_kind_and_eps(result):
     table = result.table
     assert len(table) == len(NAMES) * len(sweep.KINDS) * 2
@@ -92,6 +93,7 @@ def test_sweep_names_on_gpu_profiles_are_their_sweep_smallest_first(monkeypatch)
     assert names[0] == "gpt2" and names[-1] == "meta-llama/Llama-3.1-8B" and len(names) == 12
 
 
+@pytest.mark.slow
 def test_checkpoint_sweep_loads_each_revision_in_fp32():
     random_loader.calls.clear()
     table = sweep.checkpoint_sweep("random/gpt_neox", steps=(0, 512, 1000), eps=(0.3,), n_samples=2, seq_len=8,
@@ -112,6 +114,7 @@ def test_checkpoint_plan_says_why_it_cannot_run(monkeypatch):
     assert sweep.checkpoint_plan(env.profile("t4")) == sweep.CHECKPOINTS["t4"]
 
 
+@pytest.mark.slow
 def test_sink_rate_chart_and_threshold_explorer_render(result):
     natural = result.table[result.table["kind"] == "natural"]
     for x in ("params", "layers"):

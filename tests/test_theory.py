@@ -243,6 +243,7 @@ def test_closed_forms_match_the_simulations():
     torch.testing.assert_close(last(8) - last(7), theory.repeat_gap(prefix, t, 7))
 
 
+@pytest.mark.slow
 def test_jacobian_norm_estimate_converges_to_the_exact_map():
     stack, x = theory.toy_stack(2, 8), theory.toy_tokens(6, 8)
     layers_fn = lambda t: stack.run(t, sink_logit=1.0)[0]

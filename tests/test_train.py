@@ -60,6 +60,7 @@ def test_first_token_report_ignores_padding(tiny_config, tokenizer):
     torch.testing.assert_close(padded, train.first_token_report(model, alone)["importance"][0])
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_records_probes(tiny_config, tokenizer, tmp_path):
     from transformers import AutoModelForCausalLM
 

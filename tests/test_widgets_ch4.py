@@ -19,6 +19,7 @@ def results(embedded):
     return {a: widgets.compute_circuit_ablation(model, tokenizer, a, position=16) for a in widgets.ABLATIONS}
 
 
+@pytest.mark.slow
 def test_one_sink_rate_per_layer_for_key_zero_and_key_t(results):
     for result in results.values():
         assert len(result.sink_first) == len(result.sink_at) == 4

@@ -52,6 +52,7 @@ def test_under_pytest_the_explorer_is_the_static_chart():
     assert isinstance(widgets.over_mixing_explorer(depth=2, n_tokens=6), alt.HConcatChart)
 
 
+@pytest.mark.slow
 def test_interactive_widget_redraws_when_a_slider_moves():
     box = widgets.over_mixing_explorer(interactive=True, depth=2, n_tokens=8, sink=0.0)
     assert isinstance(box, ipywidgets.VBox)
