@@ -1,5 +1,6 @@
 """sinklab.bench: one configuration runs in-process, and the table reports ratios to plain SDPA."""
 
+import pytest
 import torch
 
 from sinklab import bench
