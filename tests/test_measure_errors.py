@@ -4,13 +4,14 @@ import argparse
 
 import pytest
 import torch
-from test_measure import VOCAB, padded_batch, tiny_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from sinklab import measure as measure_module
 from sinklab import metrics
 from sinklab.errors import SinklabError
 from sinklab.measure import attention_patterns, measure, sink_stats
+
+from measure_models import VOCAB, padded_batch, tiny_model
 
 
 @pytest.fixture(scope="module")
