@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 course: $(VENV)/.installed
 	$(BIN)/jupyter lab chapters/00_start_here.ipynb
 
-# tests/test_browser.py drives Debian's Chromium (never a downloaded one). As root with apt, install it
+# tests/notebooks/test_browser.py drives Debian's Chromium (never a downloaded one). As root with apt, install it
 # (bounded); elsewhere say how, and that test is skipped.
 chromium:
 	@command -v chromium >/dev/null || { \
@@ -24,8 +24,8 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    install="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium"; \
 	    timeout 600 sh -c "$$install || { apt-get update -qq && $$install; }" >/dev/null \
-	      || echo "could not install chromium: tests/test_browser.py will be skipped"; \
-	  else echo "no chromium (install it: apt-get install chromium): tests/test_browser.py will be skipped"; fi; \
+	      || echo "could not install chromium: tests/notebooks/test_browser.py will be skipped"; \
+	  else echo "no chromium (install it: apt-get install chromium): tests/notebooks/test_browser.py will be skipped"; fi; \
 	  echo "phase setup (chromium): $$(( $$(date +%s) - t )) s"; }
 
 # Phase 1, in parallel (one worker per core, at most 4; a notebook's cells stay on one worker): unit tests and
@@ -58,13 +58,13 @@ site: $(VENV)/.installed
 	  echo "no executed notebooks in artifacts/executed/solutions/: running the solution notebooks once"; \
 	  SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest solutions --nbval-lax -q -p no:cacheprovider; }
 	@t=$$(date +%s); \
-	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/python -m sinklab.site; rc=$$?; \
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/python -m sinklab.course.site; rc=$$?; \
 	echo "phase site (build): $$(( $$(date +%s) - t )) s"; exit $$rc
 
 # The site in headless Chromium, offline: every chapter page draws as many charts as its notebook has.
 test-site: site chromium
 	@t=$$(date +%s); \
-	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests/test_site.py -q; rc=$$?; \
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests/notebooks/test_site.py -q; rc=$$?; \
 	echo "phase site (browser test): $$(( $$(date +%s) - t )) s"; exit $$rc
 
 # Rehearse a learner's profile offline on stand-ins (random weights of the real architectures, built once into

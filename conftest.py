@@ -6,7 +6,7 @@ notebooks in solutions/ as well as tests/) puts those outputs back into a copy o
 writes it, when the notebook's last cell is done, to artifacts/executed/<path of the notebook>
 (e.g. artifacts/executed/solutions/02_first_look.ipynb). Its metadata records the profile, when it
 ran, how long it took, and which cells failed or were skipped. `make site` builds from these copies
-(utils/sinklab/site.py); nothing runs a notebook a second time. tests/test_site.py, which builds and
+(utils/sinklab/site.py); nothing runs a notebook a second time. tests/notebooks/test_site.py, which builds and
 opens the site, is moved after the notebooks so that one `pytest tests solutions` does it all in order.
 """
 

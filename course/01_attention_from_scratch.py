@@ -496,7 +496,7 @@ torch.testing.assert_close(shifted, scores, atol=1e-3, rtol=1e-3)
 # masked).
 
 # %%
-from sinklab.attention import tiny_llama
+from sinklab.analysis.scratch_attention import tiny_llama
 
 model = tiny_llama()
 config = model.config
@@ -721,11 +721,11 @@ print("softmax_1(q kᵀ/√d) v == attention with a zero key/value prepended; ro
 # 4. Score 0 and `‖v‖ = 0` is exactly softmax-off-by-one. How much weight does the "1" take here?
 #
 # In a live notebook you get sliders. In CI, in stored notebooks and under the `ci` profile you get a
-# static chart with one curve per value norm instead (the rule is in `sinklab.widgets.wants_widget`;
+# static chart with one curve per value norm instead (the rule is in `sinklab.viz.widgets.wants_widget`;
 # `sink_explorer(interactive=True)` forces the sliders).
 
 # %%
-from sinklab.widgets import compute_sink_explorer, sink_explorer, toy_head
+from sinklab.viz.widgets import compute_sink_explorer, sink_explorer, toy_head
 
 sink_explorer()
 
@@ -764,7 +764,7 @@ print(f"no sink: output norm {content_only.output_norm:.3f} · quiet sink (‖v�
 #
 # The toy embeddings have 7 features, in this order: `is_bos`, `is_trigger`, `constant` (1 for every
 # token), and 4 `content` features (BOS has none, the trigger carries a fixed payload, words random
-# ones). `sinklab.attention.dormant_toy_embeddings("Babc!de")` builds them: `B` is BOS, `!` the trigger.
+# ones). `sinklab.analysis.scratch_attention.dormant_toy_embeddings("Babc!de")` builds them: `B` is BOS, `!` the trigger.
 # Return `(W_q, W_k, W_v)`, shapes `[7, d]`, `[7, d]`, `[7, d_v]` (you choose `d` and `d_v`), such that
 # in causal attention with `q = x W_q`, `k = x W_k`, `v = x W_v`:
 #
@@ -814,7 +814,7 @@ check_dormant_head(dormant_head)
 # </details>
 
 # %%
-from sinklab.attention import dormant_toy_embeddings, head_weights_and_output
+from sinklab.analysis.scratch_attention import dormant_toy_embeddings, head_weights_and_output
 
 w_q, w_k, w_v = dormant_head()
 for tokens in ("Babcdefghij", "Babc!defghij"):

@@ -41,10 +41,10 @@
 #
 # <details><summary>For instructors: planning a GPU lab, and the provenance tags</summary>
 #
-# Preparing a GPU lab without hub access: `python -m sinklab.realsize --profile t4` times every
+# Preparing a GPU lab without hub access: `python -m sinklab.analysis.real_sizes --profile t4` times every
 # experiment of this chapter on random-init models of the sweep's real sizes.
 #
-# Where the numbers come from: the course's reference notes (`sinklab.published` copies them with their
+# Where the numbers come from: the course's reference notes (`sinklab.analysis.published` copies them with their
 # provenance). [P] means read in the paper, [S2] in two independent readings, [S] in one;
 # **UNVERIFIED** marks what the notes could not check. Barbero et al.'s full text was not available to
 # the notes: all its numbers are [S2] at best.
@@ -165,7 +165,7 @@ memory_table.round(2)
 # Fused attention kernels (FlashAttention, PyTorch's memory-efficient and CPU flash kernels) compute
 # `LSE_i` anyway — it is how they normalise block by block without storing the matrix — and return it.
 # With it, the first-token mass costs **one dot product per query**, `q_i·k_0`, and `L·H·T` numbers of
-# memory instead of `L·H·T²`. That is what `sinklab.measure` does in every layer (`sinklab.sinkattention`).
+# memory instead of `L·H·T²`. That is what `sinklab.measure` does in every layer (`sinklab.measure.attention`).
 #
 # ### Exercise 3.2 – First-token mass from the log-sum-exp
 #
@@ -849,7 +849,7 @@ print(streaming_mask(8, 3, 2).int())
 # `✅` for three settings, and a staircase band of width 3 plus two bright columns on the left.
 # </details>
 #
-# `sinklab.streaming` applies exactly this mask inside the model: it registers it in transformers'
+# `sinklab.analysis.streaming` applies exactly this mask inside the model: it registers it in transformers'
 # `AttentionMaskInterface` (added to the model's own mask), so one forward pass gives every position's
 # prediction with the keys and values a streaming cache would hold. One difference from Xiao et al.: their
 # cache **re-assigns positions** (entries get positions 0 … cache size − 1, so a stream can outrun the
@@ -878,7 +878,7 @@ if models.is_stand_in(model):
     print(models.STAND_IN_NOTE)
 else:
     assert one_sink < window_only, "keeping the first token improves window attention (Xiao et al.)"
-assert streaming.streaming_mask(length, w, 4).equal(streaming_mask(length, w, 4)), "your mask is the one sinklab.streaming applies"
+assert streaming.streaming_mask(length, w, 4).equal(streaming_mask(length, w, 4)), "your mask is the one sinklab.analysis.streaming applies"
 setting = dict(model=model_name, eps=None, seq_len=length, prompts=f"1 text of {length} tokens, window {w}")
 results += [
     published.row("xiao_window_only", window_only / four_sinks, **setting),

@@ -729,7 +729,7 @@ assert probes[0]["sink_rate@0.3"] == 0 and probes[-1]["sink_rate@0.3"] > 0, "the
 # static chart of every ablation at t = 16.
 
 # %%
-from sinklab.widgets import circuit_explorer
+from sinklab.viz.widgets import circuit_explorer
 
 circuit_explorer(model, tokenizer)
 

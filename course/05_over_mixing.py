@@ -930,7 +930,7 @@ rank_table.round(3)
 # static chart for sink masses 0, 0.5 and 0.9 (`over_mixing_explorer(interactive=True)` forces the sliders).
 
 # %%
-from sinklab.widgets import compute_over_mixing, over_mixing_explorer
+from sinklab.viz.widgets import compute_over_mixing, over_mixing_explorer
 
 over_mixing_explorer()
 

@@ -33,7 +33,7 @@
 #
 # **Recorded runs or train it yourself.** Training every model of this chapter takes about an hour on a
 # laptop CPU (`cpu` profile), more than a lab has. So by default the cells *load recorded runs*: the same
-# recipes, trained once by the same functions (`python -m sinklab.recorded --profile cpu`, which also writes
+# recipes, trained once by the same functions (`python -m sinklab.analysis.recorded_runs --profile cpu`, which also writes
 # down the machine, versions, seed and wall time), with their training histories and final weights. Every
 # measurement after training is still made here, on the loaded model, and every check runs on it. Each
 # loading cell says so: `recorded run: …, made by …`. Set `TRAIN_YOURSELF = True` below to train every
@@ -175,11 +175,11 @@ assert abs(other - last_probe["other_mass"]) < 1e-5 and abs(trigger - last_probe
 if full_size:
     assert other >= 0.5 and trigger < 0.1, "active on triggers, dormant (parked on <bos>) elsewhere"
 else:
-    print(f"ci: only {steps} steps, the start of training. The full run (`python -m sinklab.experiments backcopy`, 300 "
+    print(f"ci: only {steps} steps, the start of training. The full run (`python -m sinklab.analysis.experiments backcopy`, 300 "
           "steps, cpu profile) measured 0.909 on other queries and 0.000 on triggers, copy accuracy 0.960, ratio 0.14.")
 
 # %% [markdown]
-# The full run, measured on 2 CPU threads shared with other jobs (`python -m sinklab.experiments backcopy`): the
+# The full run, measured on 2 CPU threads shared with other jobs (`python -m sinklab.analysis.experiments backcopy`): the
 # head first parks on ⟨bos⟩ on **every** query (it has nothing useful to do yet), then learns the copy and
 # leaves ⟨bos⟩ on triggers only. After 200 steps (217 s) it put ≥ 0.5 of its attention on ⟨bos⟩ on
 # non-trigger queries and < 0.1 on triggers; after 300 steps: **0.909** vs **0.000**, copy accuracy 0.96,
@@ -299,7 +299,7 @@ check_sink_logit_weights(sink_logit_weights)
 # <details><summary>What you should see</summary>
 #
 # `✅ sink_logit_weights: correct.` This is exactly what transformers' gpt-oss eager attention computes
-# (`tests/test_variants.py` checks sinklab's version against it). With a_h = 0 it is softmax-off-by-one.
+# (`tests/unit/core/test_variants.py` checks sinklab's version against it). With a_h = 0 it is softmax-off-by-one.
 # </details>
 #
 # Your two functions are the trainer's own:
@@ -372,7 +372,7 @@ if full_size:
             assert variant_table.loc[name, "first-token mass, other"] < 0.1, f"{name}: no <bos> sink"
 
 # %% [markdown]
-# The full runs (`python -m sinklab.experiments backcopy --variants softmax relu sigmoid softmax1 sink_logit gated`,
+# The full runs (`python -m sinklab.analysis.experiments backcopy --variants softmax relu sigmoid softmax1 sink_logit gated`,
 # 300 steps each, 2 CPU threads shared with other jobs):
 #
 # | variant | first-token mass, other | first-token mass, trigger | copy accuracy | ‖v_bos‖/‖v_other‖ | loss |
@@ -418,7 +418,7 @@ for name, run in (("learned positions (GPT-2)", softmax_run), ("RoPE (Llama)", r
           f"triggers {summary['trigger_mass']:.3f} on <bos>; copy accuracy {summary['copy_accuracy']:.3f}")
 
 # %% [markdown]
-# The full runs (300 steps each; `python -m sinklab.experiments backcopy --arch llama`): the RoPE model learned the
+# The full runs (300 steps each; `python -m sinklab.analysis.experiments backcopy --arch llama`): the RoPE model learned the
 # copy (accuracy 0.994) but its non-trigger queries put only **0.35** on ⟨bos⟩ and **0.33** on their own
 # position, against 0.909 and 0.006 for the learned-position model. Attending to yourself is a harmless
 # default here — the value depends on the current token only, which the bigram prediction uses anyway — and
@@ -549,7 +549,7 @@ check_document_position_ids(document_position_ids)
 #
 # <details><summary>What you should see</summary>
 #
-# `✅ document_position_ids: correct.` `tests/test_train.py` checks that with these positions a packed row
+# `✅ document_position_ids: correct.` `tests/unit/core/test_train.py` checks that with these positions a packed row
 # gives the same logits as running each document on its own.
 # </details>
 #
@@ -833,7 +833,7 @@ print(f"text LM ({profile.train_steps} steps): largest head α₀ ≥ 0.3 from {
 # forces the controls).
 
 # %%
-from sinklab.widgets import compute_training_explorer, training_explorer
+from sinklab.viz.widgets import compute_training_explorer, training_explorer
 
 training_explorer(runs, labels)
 

@@ -1,6 +1,6 @@
 """The measurement tests' tiny models: 2-layer random-init causal LMs of each family, and a left-padded batch.
 
-Shared by tests/test_measure.py (exactness against eager attention) and tests/test_measure_errors.py.
+Shared by tests/unit/core/test_measure.py (exactness against eager attention) and tests/unit/core/test_measure_errors.py.
 Built with the package's one random-model factory, `sinklab.random_models`.
 """
 

@@ -46,7 +46,7 @@ def attention_inputs(model, inputs) -> list[AttentionInputs]:
 
 def _capturing_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """The model's eager attention, copying its inputs into the store on the way."""
-    from sinklab.sinkattention import _model_eager_function
+    from sinklab.measure.attention import _model_eager_function
 
     store = kwargs.pop(CAPTURE_KWARG)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5

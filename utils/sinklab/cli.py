@@ -14,13 +14,13 @@ from sinklab.errors import SinklabError
 
 # subcommand -> (module with add_arguments/cli_main, one-line help)
 COMMANDS = {
-    "doctor": ("sinklab.doctor", "report your environment, profile and models, and what to fix"),
-    "build": ("sinklab.build", "generate chapters/ and solutions/ notebooks and README's table from course/"),
+    "doctor": ("sinklab.course.doctor", "report your environment, profile and models, and what to fix"),
+    "build": ("sinklab.course.build", "generate chapters/ and solutions/ notebooks and README's table from course/"),
     "measure": ("sinklab.measure", "measure first-token sinks of a model (layer × head table, JSON, HTML chart)"),
     "bench": ("sinklab.bench", "time sink statistics against plain SDPA and eager output_attentions"),
     "train": ("sinklab.train", "train the course's small models (e.g. the embedded tiny-sink-lm)"),
-    "prefetch": ("sinklab.prefetch", "download the models a track needs on a profile into the HF cache (offline labs)"),
-    "rehearse": ("sinklab.rehearse", "run the solution notebooks offline on cpu/t4/a100 with stand-in models"),
+    "prefetch": ("sinklab.course.prefetch", "download the models a track needs on a profile into the HF cache (offline labs)"),
+    "rehearse": ("sinklab.course.rehearse", "run the solution notebooks offline on cpu/t4/a100 with stand-in models"),
 }
 
 

@@ -5,5 +5,5 @@ class SinklabError(Exception):
     """A mistake the learner can fix; the message names the fix.
 
     In notebooks the setup cell installs a handler that prints only this message
-    (see `sinklab.setup`), so a learner sees one paragraph instead of a traceback.
+    (see `sinklab.course.notebook_setup`), so a learner sees one paragraph instead of a traceback.
     """

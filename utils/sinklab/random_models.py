@@ -1,4 +1,4 @@
-"""The one factory of random-init models: tests, `sinklab bench`, `sinklab.realsize` and the compatibility matrix.
+"""The one factory of random-init models: tests, `sinklab bench`, `sinklab.analysis.real_sizes` and the compatibility matrix.
 
     model = random_model("llama", num_hidden_layers=2, hidden_size=32)     # any config keys, seeded
     config = tiny_config("stablelm")                                       # a tiny config of any architecture

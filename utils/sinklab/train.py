@@ -16,7 +16,7 @@ Read it top to bottom:
 
 Command line: ``python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm`` rebuilds the
 embedded model; ``python -m sinklab.train bench`` prints the throughput comparison. (The Bigram-Backcopy benchmark moved
-to ``python -m sinklab.experiments backcopy``.)
+to ``python -m sinklab.analysis.experiments backcopy``.)
 """
 
 from __future__ import annotations
@@ -507,7 +507,7 @@ emerge in real LLMs: the sink here was induced on purpose by the synthetic task.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR`` or ``bench``.
 
-    (The Bigram-Backcopy benchmark is ``python -m sinklab.experiments backcopy``.)
+    (The Bigram-Backcopy benchmark is ``python -m sinklab.analysis.experiments backcopy``.)
     """
     parser.add_argument("what", choices=["embedded", "bench"],
                         help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop")

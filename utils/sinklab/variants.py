@@ -43,7 +43,7 @@ from transformers import AttentionInterface, AttentionMaskInterface
 from sinklab import measure as sink_measure
 from sinklab import metrics
 from sinklab.errors import SinklabError
-from sinklab.sinkattention import LazyMask, active_collector, lazy_mask, statistics_from_weights
+from sinklab.measure.attention import LazyMask, active_collector, lazy_mask, statistics_from_weights
 
 VARIANTS = ("softmax", "softmax1", "sink_logit", "sigmoid", "relu", "gated")
 SINK_FREE = ("softmax1", "sink_logit", "sigmoid", "relu", "gated")

@@ -28,12 +28,12 @@ from sinklab.checks.ch1 import (
 )
 from sinklab.checks.ch2 import (
     check_adds_bos,
-    check_importance_per_key,
-    check_patch_kv_heads,
-    check_uniform_importance,
     check_first_token_mass_per_head,
+    check_importance_per_key,
     check_importance_score,
+    check_patch_kv_heads,
     check_sink_rate,
+    check_uniform_importance,
 )
 from sinklab.checks.ch3 import (
     check_attention_memory_gib,

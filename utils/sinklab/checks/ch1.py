@@ -21,7 +21,7 @@ def _softmax_attention(scores: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 1.1: fn(q [..., T, d], k [..., T, d], v [..., T, d_v]) -> softmax(q kᵀ/√d) v, [..., T, d_v]."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     q, k, v = _randn(2, 5, 4, seed=1), _randn(2, 5, 4, seed=2), _randn(2, 5, 3, seed=3)  # two heads, T=5, d=4
     scores = q @ k.transpose(-2, -1)  # unscaled; √d = 2
@@ -42,7 +42,7 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 
 def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 1.2: fn(q, k, v) -> causal softmax attention; query i sees keys 0…i. Shapes as in 1.1."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     q, k, v = _randn(2, 5, 4, seed=4), _randn(2, 5, 4, seed=5), _randn(2, 5, 3, seed=6)
     scores = q @ k.transpose(-2, -1) / 2
@@ -66,7 +66,7 @@ def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
 
 def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
     """Exercise 1.3: fn(x [B, T, H·d], n_heads) -> [B, H, T, d]; head h owns features h·d … (h+1)·d − 1."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     x = _randn(2, 5, 12, seed=7)
     for n_heads in (3, 2):
@@ -88,7 +88,7 @@ def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
 
 def check_repeat_kv(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
     """Exercise 1.4: fn(x [B, Hkv, T, d], n_rep) -> [B, Hkv·n_rep, T, d], ordered kv0, kv0, …, kv1, kv1, …"""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     x = _randn(1, 2, 3, 4, seed=8)
     for n_rep in (3, 2):
@@ -134,7 +134,7 @@ GQA_MISTAKES = {
 def _gqa_with_mistake(x, projections, n_heads, n_kv_heads, mistake: str = "", rope=None) -> torch.Tensor:
     """Grouped-query attention as the reference computes it, except for one mistake (a key of GQA_MISTAKES,
     or "rope on v")."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     q_proj, k_proj, v_proj, o_proj = projections
     batch, length, _ = x.shape
@@ -175,7 +175,7 @@ def check_grouped_query_attention(fn: Callable[..., torch.Tensor]) -> None:
 
 def check_rope_cos_sin(fn: Callable[[torch.Tensor, int, float], tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Exercise 1.6: fn(positions [T], head_dim, base) -> (cos, sin), each [T, head_dim], Llama's half-split layout."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     positions, head_dim, base = torch.arange(6), 8, 100.0
     got = fn(positions.clone(), head_dim, base)
@@ -211,7 +211,7 @@ def check_rope_cos_sin(fn: Callable[[torch.Tensor, int, float], tuple[torch.Tens
 
 def check_apply_rope(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 1.7: fn(x [..., T, d], cos [T, d], sin [T, d]) -> x rotated pairwise (i, i + d/2), [..., T, d]."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     x = _randn(2, 3, 6, 8, seed=10)
     cos, sin = attention.rope_cos_sin(torch.arange(6), 8, 100.0)
@@ -231,7 +231,7 @@ def check_apply_rope(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], to
 
 def check_llama_attention(fn: Callable[[torch.nn.Module, torch.Tensor, float], torch.Tensor]) -> None:
     """Exercise 1.8: fn(attn, hidden_states [B, T, D], rope_base) reproduces a transformers LlamaAttention layer."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     model = attention.tiny_llama(seed=0)
     attn = model.model.layers[0].self_attn
@@ -271,7 +271,7 @@ def _softmax_one_mistakes(scores: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def check_softmax_one(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Exercise 1.9: fn(scores [..., k]) -> exp(x_i) / (1 + Σ_j exp(x_j)) over the last axis, computed stably."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     scores = torch.tensor([[1.0, 2.0, 0.5, -1.0], [-6.0, -7.0, -5.0, -8.0], [3.0, 3.0, 3.0, 3.0]])
     compare("softmax_one", fn(scores.clone()), attention.softmax_one(scores), mistakes=_softmax_one_mistakes(scores))
@@ -288,7 +288,7 @@ DORMANT_INPUTS = {"no trigger": "Babcdefghij", "trigger at 4": "Babc!defghij", "
 def check_dormant_head(fn: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
     """Exercise 1.10: fn() -> (W_q, W_k, W_v) of a head that attends to the trigger when one is visible,
     otherwise to BOS, whose value is ≈ 0 (a dormant head that wakes up on the trigger)."""
-    from sinklab import attention
+    from sinklab.analysis import scratch_attention as attention
 
     name = "dormant_head"
     weights = fn()

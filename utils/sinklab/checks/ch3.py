@@ -87,7 +87,7 @@ def check_attention_memory_gib(fn: Callable[[int, int, int, int, int], float]) -
 def check_streaming_mask(fn: Callable[[int, int, int], torch.Tensor]) -> None:
     """Exercise 3.3: fn(length, window, n_sink) -> bool [T, T] (queries down): key j is visible to query i
     when j ≤ i and (i − j < window or j < n_sink)."""
-    from sinklab import streaming
+    from sinklab.analysis import streaming
 
     for length, window, n_sink in [(10, 3, 2), (7, 2, 0), (6, 1, 4)]:
         name = f"streaming_mask({length}, {window}, {n_sink})"

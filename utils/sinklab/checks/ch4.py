@@ -22,7 +22,8 @@ def _two_block_llama():
 
 def check_first_token_states(fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 4.1: fn(model, ids [B, T]) -> position 0's residual stream entering block 0 and after every block, [B, L+1, D]."""
-    from sinklab import circuit, theory
+    from sinklab.analysis import over_mixing as theory
+    from sinklab.analysis import p0_circuit as circuit
 
     model = _two_block_llama()
     ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(41))
@@ -38,7 +39,7 @@ def check_first_token_states(fn: Callable[[torch.nn.Module, torch.Tensor], torch
     })
     compare("first_token_states", got, expected, atol=1e-4, mistakes={
         "the last entry has the final norm applied (transformers' hidden_states does that): return the raw "
-        "residual stream after the last block, e.g. with sinklab.theory.residual_stream": with_final_norm,
+        "residual stream after the last block, e.g. with sinklab.analysis.over_mixing.residual_stream": with_final_norm,
         "you took the last position (-1); the first token is position 0": streams[:, :, -1],
         "you averaged over positions; take position 0 only": streams.mean(2),
     })
@@ -46,7 +47,7 @@ def check_first_token_states(fn: Callable[[torch.nn.Module, torch.Tensor], torch
 
 def check_first_key_cosine(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 4.2: fn(query [B, H, T, d], key [B, Hkv, T, d]) -> mean cos(q_i, k_0) over queries 1..T-1, [B, H]."""
-    from sinklab import circuit
+    from sinklab.analysis import p0_circuit as circuit
 
     query, key = _randn(2, 4, 6, 8, seed=42), _randn(2, 2, 6, 8, seed=43)
     key[..., 0, :] += 2 * query[:, ::2, 1:].mean(2)  # the first key leans towards the queries, as in a sink head
@@ -76,7 +77,7 @@ def check_first_key_cosine(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 def check_move_bos(fn: Callable[[list, int, int], list]) -> None:
     """Exercise 4.3: fn(ids starting with BOS, position, bos_id) -> the same tokens with BOS moved to `position`."""
-    from sinklab import circuit
+    from sinklab.analysis import p0_circuit as circuit
 
     bos, ids = 9, [9, 5, 6, 7, 8, 4]
     for position in (3, 1):

@@ -11,7 +11,7 @@ from sinklab.checks._core import _randn, _reject_shapes, compare
 
 def check_rank_one_distance(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Exercise 5.1: fn(x [..., T, D]) -> ‖X − 1 x̄ᵀ‖_F / ‖X‖_F, shape [...] (Dong et al. 2021)."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     x = 3.0 + _randn(3, 6, 5, seed=50)  # three sets of six tokens; a common offset makes the mistakes differ
     residual = x - x.mean(dim=-2, keepdim=True)
@@ -38,7 +38,7 @@ def check_rank_one_distance(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
 
 def _toy_layers(n_layers: int = 2, n_tokens: int = 5, d_model: int = 4):
     """A small ToyStack as a function x [T, D] -> hidden states [L+1, T, D], and an input x."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     stack = theory.toy_stack(n_layers, d_model, qk_scale=2.0, seed=51)
     return (lambda x: stack.run(x, sink=0.3)[0]), theory.toy_tokens(n_tokens, d_model, seed=52)
@@ -53,7 +53,7 @@ def _grad_of_summed_features(layers_fn: Callable, x: torch.Tensor, layer: int, p
 
 def check_jacobian_norm_map(fn: Callable[[Callable, torch.Tensor, int], torch.Tensor]) -> None:
     """Exercise 5.2: fn(layers_fn, x [T, D], position) -> ‖∂h^l_position/∂x_i‖_F, shape [L+1, T]."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     layers_fn, x = _toy_layers()
     position, n_states = 3, 3
@@ -78,7 +78,7 @@ def check_jacobian_norm_map(fn: Callable[[Callable, torch.Tensor, int], torch.Te
 
 def check_path_products(fn: Callable[[torch.Tensor, bool], torch.Tensor]) -> None:
     """Exercise 5.3: fn(attns [L, T, T], residual) -> P [L+1, T, T], P_0 = I, P_l = (A_l [+ I]) P_{l−1}."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     attns = torch.stack([theory.random_attention(5, scale=2.0, seed=53 + layer) for layer in range(3)])
     identity = torch.eye(5)
@@ -110,7 +110,7 @@ def check_path_products(fn: Callable[[torch.Tensor, bool], torch.Tensor]) -> Non
 
 def check_uniform_residual_distance(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> None:
     """Exercise 5.4: fn(x [T, D], sink, n_layers) -> the closed form of d(X_l), l = 0 … n_layers, shape [L+1]."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     x, sink, n_layers = 0.5 + _randn(6, 4, seed=54), 0.3, 5
     mean, residual = x.mean(0), (x - x.mean(0)).norm()
@@ -135,7 +135,7 @@ def check_uniform_residual_distance(fn: Callable[[torch.Tensor, float, int], tor
 
 def check_repeat_gap(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
     """Exercise 5.5: fn(prefix [p, D], repeated [D], n) -> o_{n+1} − o_n of one uniform causal layer, shape [D]."""
-    from sinklab import theory
+    from sinklab.analysis import over_mixing as theory
 
     prefix, repeated, n = _randn(3, 4, seed=55), _randn(4, seed=56), 5
     p, prefix_sum = prefix.shape[0], prefix.sum(0)

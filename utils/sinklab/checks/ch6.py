@@ -36,7 +36,7 @@ def _split_by(first_mass, is_trigger, skip, per_row=False, agg="mean"):
 
 def check_split_first_token_mass(fn: Callable[[torch.Tensor, torch.Tensor, int], dict]) -> None:
     """Exercise 6.1: fn(first_mass [B, L, H, T], is_trigger [B, T], skip) -> {"trigger": [L, H], "other": [L, H]}."""
-    from sinklab import experiments
+    from sinklab.analysis import experiments
 
     first_mass, is_trigger = _backcopy_probe_data()
     skip = 4
@@ -172,7 +172,7 @@ def check_document_position_ids(fn: Callable[[torch.Tensor, int], torch.Tensor])
 
 def check_onset_step(fn: Callable[[list, list, float], int | None]) -> None:
     """Exercise 6.6: fn(steps, values, threshold) -> the first step from which values stay ≥ threshold; None if never."""
-    from sinklab import experiments
+    from sinklab.analysis import experiments
 
     cases = [
         ([10, 20, 30, 40, 50, 60], [0.1, 0.6, 0.2, 0.5, 0.7, 0.8], 0.5),  # a transient crossing at 20, onset 40

@@ -9,7 +9,7 @@
         model.generate(**batch, max_new_tokens=5)
     recorder.reports                          # one SinkReport per forward call
 
-How it works (`sinklab.sinkattention`): a function registered in transformers' AttentionInterface
+How it works (`sinklab.measure.attention`): a function registered in transformers' AttentionInterface
 computes each layer's output with a fused kernel that also returns every query's log-sum-exp, so
 the first-token mass p_i0 = exp(s_i0 - LSE_i) costs one dot product per query (tier 1, always on).
 Top-k mass, entropy and attention received per key come from an opt-in exact pass over blocks of
@@ -29,7 +29,7 @@ from sinklab.measure.api import attention_patterns, measure, model_inputs
 from sinklab.measure.cli import add_arguments, cli_main, format_head_table, sample_texts, tokenize
 from sinklab.measure.discovery import Site, attention_modules, attention_sites, transformer_blocks
 from sinklab.measure.options import DEFAULT_EPS, METHODS, STATS, resolve_options, variant_of
-from sinklab.measure.options import check_model as _check_model  # noqa: F401 (used by sinklab.streaming)
+from sinklab.measure.options import check_model as _check_model  # noqa: F401 (used by sinklab.analysis.streaming)
 from sinklab.measure.recorder import (
     CallCollector,
     SinkRecorder,

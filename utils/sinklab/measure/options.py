@@ -6,7 +6,7 @@ from transformers import PreTrainedModel
 
 from sinklab import _compat, metrics
 from sinklab.errors import SinklabError
-from sinklab.sinkattention import Options, register
+from sinklab.measure.attention import Options, register
 
 STATS = ("first", "topk", "entropy", "received", "hidden")
 METHODS = ("auto", "interface", "hooks")

@@ -1,6 +1,6 @@
 """The HTML page of `sinklab measure`: charts of a `SinkReport`, vega inlined so it opens offline.
 
-Built with Altair directly (the core does not import the course's `sinklab.plots`).
+Built with Altair directly (the core does not import the course's `sinklab.viz.plots`).
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from transformers.masking_utils import (
 
 from sinklab import _compat, metrics
 from sinklab.errors import SinklabError
+from sinklab.measure.attention import NAME, LayerStats, LazyMask, Options, layer_type, statistics_from_weights
 from sinklab.measure.discovery import Site, attention_sites, transformer_blocks
 from sinklab.measure.options import resolve_options, variant_of
 from sinklab.measure.report import SinkReport, build_report
-from sinklab.sinkattention import NAME, LayerStats, LazyMask, Options, layer_type, statistics_from_weights
 
 CHECKED_STATS = ("first_mass", "learned_sink_mass", "topk_mass", "entropy", "received")
 
@@ -155,7 +155,7 @@ class SinkRecorder:
 
     def start_call(self, model, args, kwargs):
         """Forward pre-hook: check the inputs, open a collector and make it the active one."""
-        from sinklab.sinkattention import collecting
+        from sinklab.measure.attention import collecting
 
         _check_inputs(model, args, kwargs)
         self.close()  # a previous call that raised leaves its collector open

@@ -12,7 +12,7 @@ import torch
 
 from sinklab import metrics
 from sinklab.errors import SinklabError
-from sinklab.sinkattention import LayerStats
+from sinklab.measure.attention import LayerStats
 
 
 @dataclass

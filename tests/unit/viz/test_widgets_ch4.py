@@ -1,0 +1,54 @@
+"""The circuit explorer (chapter 4): its pure function, its chart, and the widget."""
+
+import altair as alt
+import ipywidgets
+import pytest
+
+from sinklab import models
+from sinklab.errors import SinklabError
+from sinklab.viz import plots, widgets
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return models.load_model(models.EMBEDDED_NAME)
+
+
+@pytest.fixture(scope="module")
+def results(embedded):
+    model, tokenizer = embedded
+    return {a: widgets.compute_circuit_ablation(model, tokenizer, a, position=16) for a in widgets.ABLATIONS}
+
+
+@pytest.mark.slow
+def test_one_sink_rate_per_layer_for_key_zero_and_key_t(results):
+    for result in results.values():
+        assert len(result.sink_first) == len(result.sink_at) == 4
+        assert all(0 <= v <= 1 for v in result.sink_first + result.sink_at)
+
+
+def test_the_embedded_models_sink_follows_its_bos_state(results):
+    """Measured on the embedded model: layer 2 sinks on <bos>; without it, or with a random first token, nothing."""
+    assert results["none"].sink_first[2] >= 0.5 and results["none"].sink_at[2] == 0
+    assert max(results["first token removed"].sink_first) == 0
+    assert max(results["first token replaced by a random token"].sink_first) == 0
+    assert results["first token moved to t"].sink_at[2] >= 0.5 and max(results["first token moved to t"].sink_first) == 0
+    assert results["first token's state written into t"].sink_at[2] >= 0.5
+
+
+def test_bad_ablations_and_positions_say_what_to_do(embedded):
+    model, tokenizer = embedded
+    with pytest.raises(SinklabError, match="Unknown ablation"):
+        widgets.compute_circuit_ablation(model, tokenizer, "shuffle", 16)
+    with pytest.raises(SinklabError, match="between 1 and 62"):
+        widgets.compute_circuit_ablation(model, tokenizer, "none", 63)
+
+
+def test_the_chart_renders_and_the_widget_has_its_controls(embedded, results):
+    chart = widgets.circuit_chart(list(results.values()), "tiny")
+    assert isinstance(chart, alt.HConcatChart)
+    assert plots.to_png(chart).startswith(b"\x89PNG")
+    model, tokenizer = embedded
+    assert isinstance(widgets.circuit_explorer(model, tokenizer, interactive=False), alt.HConcatChart)
+    box = widgets.circuit_explorer(model, tokenizer, interactive=True)
+    assert isinstance(box, ipywidgets.VBox) and bytes(box.children[-1].value).startswith(b"\x89PNG")
