@@ -56,6 +56,7 @@
 # %%
 import pandas as pd
 import torch
+
 from sinklab import capture, env, experiments, measure, metrics, models, plots, prompts, published, sweep
 
 profile = env.profile()

@@ -40,6 +40,7 @@
 import math
 
 import torch
+
 from sinklab import plots, theory
 
 # %% [markdown] tags=["core"]

@@ -44,6 +44,7 @@ from dataclasses import replace
 
 import pandas as pd
 import torch
+
 from sinklab import data, env, experiments, plots, recorded, variants
 
 TRAIN_YOURSELF = False  # True: train every model of sections 1–3 here (minutes to an hour, see below)

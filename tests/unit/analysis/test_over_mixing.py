@@ -247,7 +247,10 @@ def test_closed_forms_match_the_simulations():
 @pytest.mark.slow
 def test_jacobian_norm_estimate_converges_to_the_exact_map():
     stack, x = theory.toy_stack(2, 8), theory.toy_tokens(6, 8)
-    layers_fn = lambda t: stack.run(t, sink_logit=1.0)[0]
+
+    def layers_fn(t):
+        return stack.run(t, sink_logit=1.0)[0]
+
     exact = theory.jacobian_norm_map(layers_fn, x, 5)
     estimate = theory.jacobian_norm_estimate(layers_fn, x, 5, n_probes=4096)
     torch.testing.assert_close(estimate, exact, rtol=0.06, atol=1e-6)

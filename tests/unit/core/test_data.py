@@ -14,8 +14,8 @@ def tokenizer():
 
 def test_byte_tokenizer_maps_bytes_to_ids_and_prepends_bos(tokenizer):
     with_bos = tokenizer("Hé!")["input_ids"]
-    assert with_bos == [tokenizer.bos_token_id, *"Hé!".encode("utf-8")]
-    assert tokenizer("Hé!", add_special_tokens=False)["input_ids"] == list("Hé!".encode("utf-8"))
+    assert with_bos == [tokenizer.bos_token_id, *"Hé!".encode()]
+    assert tokenizer("Hé!", add_special_tokens=False)["input_ids"] == list("Hé!".encode())
     assert tokenizer.decode(with_bos, skip_special_tokens=True) == "Hé!"
     assert len(tokenizer) == data.N_BYTES + 3
 

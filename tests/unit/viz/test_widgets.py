@@ -64,7 +64,7 @@ def test_static_chart_has_one_curve_per_value_norm_including_the_chosen_one():
 def test_interactive_widget_redraws_when_a_slider_moves():
     box = widgets.sink_explorer(interactive=True)
     assert isinstance(box, ipywidgets.VBox)
-    (score, norm), readout, picture = box.children[0].children, box.children[1], box.children[2]
+    (score, _norm), readout, picture = box.children[0].children, box.children[1], box.children[2]
     assert bytes(picture.value).startswith(b"\x89PNG")
     before = readout.value
     score.value = 8.0

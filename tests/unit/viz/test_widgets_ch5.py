@@ -57,7 +57,7 @@ def test_under_pytest_the_explorer_is_the_static_chart():
 def test_interactive_widget_redraws_when_a_slider_moves():
     box = widgets.over_mixing_explorer(interactive=True, depth=2, n_tokens=8, sink=0.0)
     assert isinstance(box, ipywidgets.VBox)
-    (depth, length, sink), readout, picture = box.children[0].children, box.children[1], box.children[2]
+    (_depth, _length, sink), readout, picture = box.children[0].children, box.children[1], box.children[2]
     assert bytes(picture.value).startswith(b"\x89PNG")
     before = readout.value
     sink.value = 0.9

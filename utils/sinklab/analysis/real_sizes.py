@@ -67,10 +67,28 @@ def build(name: str, device: str, dtype, **overrides):
     return model, AutoTokenizer.from_pretrained(models.embedded_model_path())
 
 
+def _experiments(name, model, tokenizer, profile: env.Profile, natural, long_batch, length: int) -> dict:
+    """Chapter 3's experiments on one model, each a call to time."""
+    from sinklab import measure
+    from sinklab.analysis import ablate, streaming, sweep
+
+    def no_op_and_ablation():
+        layer = ablate.appearance_layer(measure.measure(model, natural, stats=("first", "hidden")))
+        return ablate.massive_ablation(model, natural, layer)
+
+    return {
+        "sweep": lambda: sweep.run_sweep([name], n_samples=profile.n_samples, seq_len=profile.seq_len,
+                                         load=lambda *_, **__: (model, tokenizer)),
+        "long context": lambda: measure.measure(model, long_batch),
+        "no-op + ablation": no_op_and_ablation,
+        "streaming": lambda: streaming.compare(model, long_batch, windows=(length // 16, length // 8, length // 4)),
+    }
+
+
 def run(names, profile: env.Profile, device: str, dtype, **overrides) -> list[dict]:
     """Seconds and peak GPU memory (GiB; None on the CPU) of each experiment on each model."""
-    from sinklab import measure, prompts
-    from sinklab.analysis import ablate, streaming, sweep
+    from sinklab import prompts
+    from sinklab.analysis import sweep
 
     rows = []
     for name in names:
@@ -78,14 +96,7 @@ def run(names, profile: env.Profile, device: str, dtype, **overrides) -> list[di
         length = min(profile.long_context, model.config.get_text_config().max_position_embeddings)
         long_batch = prompts.long_prompt(tokenizer, length)
         natural = prompts.prompt_batch(tokenizer, "natural", n=16, seq_len=profile.seq_len)
-        experiments = {
-            "sweep": lambda: sweep.run_sweep([name], n_samples=profile.n_samples, seq_len=profile.seq_len,
-                                             load=lambda *_, **__: (model, tokenizer)),
-            "long context": lambda: measure.measure(model, long_batch),
-            "no-op + ablation": lambda: ablate.massive_ablation(
-                model, natural, ablate.appearance_layer(measure.measure(model, natural, stats=("first", "hidden")))),
-            "streaming": lambda: streaming.compare(model, long_batch, windows=(length // 16, length // 8, length // 4)),
-        }
+        experiments = _experiments(name, model, tokenizer, profile, natural, long_batch, length)
         for experiment, call in experiments.items():
             if device == "cuda":
                 torch.cuda.synchronize()

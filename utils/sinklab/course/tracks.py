@@ -138,7 +138,7 @@ def check_budget(chapter_sections: list[Section], minutes: dict, where: str) -> 
             )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _names(source: str) -> tuple[frozenset[str], frozenset[str]]:
     """(names a code cell defines at top level, global names it uses without defining them)."""
     from IPython.core.inputtransformer2 import TransformerManager
