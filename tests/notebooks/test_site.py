@@ -20,6 +20,7 @@ import nbformat
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, browser  # noqa: F401  (the shared Chromium fixture)
 
+from sinklab import env
 from sinklab.course import site as course_site
 from sinklab.course import spec as coursespec
 from sinklab.viz import plots
@@ -134,7 +135,7 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     expected = expected_charts(chapter.stem)
     start = time.monotonic()
     report = open_page(page, site / "chapters" / f"{chapter.stem}.html", charts=expected)
-    page.screenshot(path=ARTIFACTS / f"{chapter.stem}.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"{chapter.stem}.png")
     print(f"\n{chapter.stem}: {report['interactive']}/{expected} charts drawn, {report['typeset']} maths, "
           f"{time.monotonic() - start:.1f} s")
     assert report["charts"] == expected, f"{report['charts']} chart boxes on the page, {expected} in the notebook"
@@ -143,7 +144,12 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     assert not report["broken_images"], report["broken_images"]
     if report["maths"]:
         assert report["typeset"] >= report["maths"] and report["math_errors"] == 0, report
-    assert "offline teaching profile" in report["note"] and "sinklab/tiny-sink-lm" in report["note"], report["note"]
+    note = report["note"]  # the provenance note: the profile and the models that produced the outputs
+    assert "Where the outputs on this page come from" in note and "offline teaching profile" in note, note
+    plain = note.replace("\u2019", "'")  # Sphinx curls apostrophes; course.yml has straight ones
+    assert all(model.replace("`", "") in plain for model in chapter.models), note
+    profile = env.PROFILES["ci"]
+    assert all(profile.roles[role][0] in note for role in chapter.roles), note
     repository = coursespec.load_course(ROOT)["repository"]
     for folder in ("chapters", "solutions"):
         url = f"https://colab.research.google.com/github/{repository}/blob/"
