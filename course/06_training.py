@@ -373,16 +373,17 @@ if full_size:
             assert variant_table.loc[name, "first-token mass, other"] < 0.1, f"{name}: no <bos> sink"
 
 # %% [markdown]
-# The full runs (`python -m sinklab.analysis.experiments backcopy --variants softmax relu sigmoid softmax1 sink_logit gated`,
-# 300 steps each, 2 CPU threads shared with other jobs):
+# The full runs: the `cpu` profile's recordings (`python -m sinklab.analysis.recorded_runs --profile cpu`, 300 steps each,
+# 1 CPU thread shared with other jobs; `python -m sinklab.analysis.experiments backcopy --variants softmax relu sigmoid
+# softmax1 sink_logit gated` trains the same recipe):
 #
 # | variant | first-token mass, other | first-token mass, trigger | copy accuracy | ‖v_bos‖/‖v_other‖ | loss |
 # | --- | --- | --- | --- | --- | --- |
 # | softmax | **0.909** | 0.000 | 0.960 | 0.14 | 2.546 |
-# | softmax1 | 0.000 | 0.000 | 1.000 | 0.62 | 2.510 |
-# | sink_logit | 0.000 | 0.000 | 1.000 | 0.69 | 2.510 |
+# | softmax1 | 0.000 | 0.000 | 1.000 | 0.64 | 2.510 |
+# | sink_logit | 0.000 | 0.000 | 1.000 | 0.60 | 2.510 |
 # | sigmoid | 0.002 | 0.000 | 0.210 ⚠ | 0.73 | 2.799 |
-# | relu | 0.000 | 0.000 | 1.000 | 0.58 | 2.516 |
+# | relu | 0.000 | 0.000 | 1.000 | 0.54 | 2.517 |
 # | gated | 0.472 | 0.000 | 0.926 | 0.24 | 2.521 |
 #
 # ⚠ The sigmoid run never learned the copy (accuracy 0.21, no better than before training): its "no sink"
