@@ -28,12 +28,12 @@ from sinklab.checks.ch1 import (
 )
 from sinklab.checks.ch2 import (
     check_adds_bos,
-    check_importance_per_key,
-    check_patch_kv_heads,
-    check_uniform_importance,
     check_first_token_mass_per_head,
+    check_importance_per_key,
     check_importance_score,
+    check_patch_kv_heads,
     check_sink_rate,
+    check_uniform_importance,
 )
 from sinklab.checks.ch3 import (
     check_attention_memory_gib,
@@ -47,6 +47,7 @@ from sinklab.checks.ch4 import (
     check_first_token_states,
     check_make_patch_hook,
     check_move_bos,
+    check_sink_rate_at_key,
     check_swap_rows,
 )
 from sinklab.checks.ch5 import (
@@ -95,6 +96,7 @@ __all__ = [
     "check_first_token_states",
     "check_first_key_cosine",
     "check_move_bos",
+    "check_sink_rate_at_key",
     "check_swap_rows",
     "check_make_patch_hook",
     "check_rank_one_distance",
