@@ -124,10 +124,16 @@ from sinklab.checks import check_attention_memory_gib
 check_attention_memory_gib(attention_memory_gib)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# One head's weights for one sequence are a T × T matrix. Multiply by heads, layers and batch, then by
-# the bytes per number, and divide by 2³⁰.
+# Count numbers first, bytes second. How many weights does one head keep for one sequence of T tokens, and
+# how many heads, layers and sequences are there?
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# One head's weights for one sequence are a T × T matrix (eager keeps the masked zeros too). Multiply by
+# heads, layers and batch, then by the bytes per number, and divide by 2³⁰ (not 10⁹).
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -193,7 +199,13 @@ from sinklab.checks import check_first_mass_from_lse
 check_first_mass_from_lse(first_mass_from_lse)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# The softmax denominator of query i is a sum over the keys it may see; its log is the LSE. Build the scaled
+# scores, hide the future keys, take the LSE over the keys, and subtract it from the first key's score.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
 #
 # Scores: `q @ k.transpose(-2, -1) / √d`. Mask the keys after each query with `−inf` **before**
 # `torch.logsumexp(…, dim=-1)` (the keys' axis). The first key's score of every query is `scores[..., 0]`
@@ -838,7 +850,13 @@ check_streaming_mask(streaming_mask)
 print(streaming_mask(8, 3, 2).int())
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# A key is visible when it is not in the future *and* it is either recent or one of the first `n_sink`. Write
+# each condition as a comparison of positions.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
 #
 # Build a column of query positions and a row of key positions with `torch.arange`, and combine three
 # comparisons: `k <= q` (causal), `q - k < window`, `k < n_sink`. The causal condition applies to the

@@ -28,16 +28,24 @@
 # | 5️⃣ Move BOS | is the sink on the BOS token or on position 0? | the sink at the position BOS moved to |
 # | 6️⃣ Swap position embeddings | does a learned position embedding carry the sink? | the sink after exchanging the embeddings of positions 0 and t |
 # | 7️⃣ Patch the first token's state | is the first token's residual stream enough to make a sink anywhere? | the sink at position t after writing that state there |
-# | 8️⃣ A training-progress signal? | what does the circuit say about training? | the sink during the embedded model's training |
+# | 8️⃣ Where it settles during training | does the sink concentrate in the first blocks as training goes on? | per-layer α₀ in the embedded model's training history; on GPU profiles, Pythia checkpoints |
 #
 # Every number below is measured on the profile's model and printed with its name. Where a claim comes from
 # a paper about large LLMs, the notebook says so and asserts it only for the models it was made about.
+#
+# **What the offline model can test.** On `ci` the causal LM is `sinklab/tiny-sink-lm`, whose sink was
+# *induced on purpose* by a synthetic recall task and sits on its `<bos>` token (its model card says so). It can
+# test what holds for every causal LM (§1, exactly), where a sink forms and what the queries do (§2), and
+# whether *this* sink is token- or position-driven and what its first-token state is enough for (§3–§7). It
+# cannot test the claims about pretrained LLMs whose sink is driven by position 0 itself (Llama-3 rebuilding the
+# sink without BOS, GPT-2's learned `p_0`): those run on the `cpu`, `t4` and `a100` profiles, and §6 uses the
+# pretrained encoder all-MiniLM-L6-v2 offline.
 
 # %%
 import pandas as pd
 import torch
 
-from sinklab import circuit, env, measure, models, plots, prompts
+from sinklab import circuit, env, measure, models, plots, prompts, sweep
 from sinklab.errors import SinklabError
 
 profile = env.profile()
@@ -52,32 +60,24 @@ print(f"{model_name}: {n_layers} layers × {n_heads} heads; its tokenizer prepen
       f"{len(ids)} natural prompts of {ids.shape[1]} tokens, first token {tokenizer.convert_ids_to_tokens(ids[0, :1])}")
 
 # %% [markdown]
-# **Predictions.** For each ablation of sections 3–7, `PREDICTIONS` says what a model does and where we know it
-# from: our own measurement (the `ci` models, and the cached TinyStories model of an offline `cpu` machine) or a
-# paper. A cell asserts a prediction only for a model that has one; other models
-# are reported. The words: the sink **persists** (at least half of it is left), **weakens**, or **collapses**
-# (less than a quarter is left); a moved first token takes the sink **with it**, leaves it **at position 0**,
-# or the sink **vanishes**. "The sink" is the sink rate (ε = 0.3) after the first two blocks, Sink[2:] in
-# Peng et al.'s notation (after the first block for a 2-layer model).
+# **Predict first.** Sections 3–7 ablate the first token in five ways. Before you run them, write down what you
+# expect *your* model's sink to do after each, in these words: the sink **persists** (at least half of it is
+# left), **weakens**, or **collapses** (less than a quarter is left); a moved first token takes the sink
+# **moves with it**, leaves it **stays at position 0**, or the sink **vanishes**. "The sink" is the sink rate
+# (ε = 0.3) after the first two blocks, Sink[2:] in Peng et al.'s notation (after the first block for a 2-layer
+# model). Each section measures, prints your prediction next to the reference one (`circuit.PREDICTIONS`: our
+# own measurement on the `ci` and offline `cpu` models, or a paper), and asserts the reference only for a
+# model that has one.
 
 # %%
-EMBEDDED, TINYSTORIES = models.EMBEDDED_NAME, "raincandy-u/TinyStories-656K"
-PREDICTIONS = {
-    EMBEDDED: {"source": "measured on the ci profile", "random first token": "collapses",
-               "random text after the first token": "persists", "BOS removed": "collapses",
-               "first token moved": "moves with it", "its state written into t": "persists"},
-    TINYSTORIES: {"source": "measured on the cpu profile with the offline cache", "random first token": "collapses",
-                  "random text after the first token": "persists", "BOS removed": "collapses",
-                  "first token moved": "vanishes", "its state written into t": "persists"},
-    "gpt2-xl": {"source": "Gu et al. (2025), measured on GPT2-XL: it sinks on any first token; their Table 7 moves "
-                          "the sink with the position embedding", "random first token": "persists",
-                "first token moved": "stays at position 0", "position embeddings swapped": "moves with it"},
-    models.MINILM_NAME: {"source": "measured on the ci profile", "position embeddings swapped": "moves with it"},
-    **{name: {"source": "Peng et al. (2026, v2): Llama-3 models rebuild the sink after two blocks without BOS",
-              "BOS removed": "persists"} for name in ("meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B")},
-    "mistralai/Mistral-7B-v0.1": {"source": "Peng et al. (2026, v2): BOS is the sole driver, ≈87 % → ≈2 %",
-                                  "BOS removed": "collapses"},
+MY_PREDICTIONS = {
+    "random first token": "",  # persists / weakens / collapses
+    "random text after the first token": "",
+    "BOS removed": "",
+    "first token moved": "",  # moves with it / stays at position 0 / vanishes
+    "its state written into t": "",
 }
+EMBEDDED, TINYSTORIES = models.EMBEDDED_NAME, "raincandy-u/TinyStories-656K"
 
 
 def late(rates: torch.Tensor) -> float:
@@ -90,21 +90,9 @@ def verdict(before: float, after: float) -> str:
     return "persists" if after >= 0.5 * before else "collapses" if after < 0.25 * before else "weakens"
 
 
-RELATED = {"gpt2": "gpt2-xl"}  # a prediction published for a larger sibling is shown, never asserted
-
-
 def compare_with_prediction(name: str, ablation: str, observed: str) -> None:
-    """Print what happened; assert it when `name` has a prediction for this ablation (not on stand-ins)."""
-    expected = PREDICTIONS.get(name, {}).get(ablation)
-    sibling = PREDICTIONS.get(RELATED.get(name), {}).get(ablation)
-    note = (f"predicted: {expected} ({PREDICTIONS[name]['source']})" if expected else
-            f"reported only; for {RELATED[name]}: {sibling} ({PREDICTIONS[RELATED[name]]['source']})" if sibling else
-            "no prediction: reported only")
-    print(f"{name}, {ablation}: the sink {observed} — {note}")
-    if expected is not None and models.is_stand_in(name):
-        print(models.STAND_IN_NOTE)
-        return
-    assert expected is None or observed == expected, f"{name}: expected the sink to be '{expected}' after '{ablation}'"
+    """Print what happened next to your prediction and the reference one; assert the reference where there is one."""
+    circuit.reveal(name, ablation, observed, MY_PREDICTIONS)
 
 # %% [markdown] tags=["core"]
 # ## 1️⃣ Position 0 sees only itself
@@ -147,12 +135,19 @@ from sinklab.checks import check_first_token_states
 check_first_token_states(first_token_states)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# `theory.residual_stream(model, row)` (chapter 5) returns one sequence's stream `[L+1, T, D]`: the input of
-# block 0, then every block's output. Keep position 0 and stack the rows. If you use
-# `model(ids, output_hidden_states=True).hidden_states` instead, look at its **last** entry: transformers
-# applies the model's final norm to it.
+# You need the stream *between* blocks, raw: L + 1 states per sequence (before block 0, after each block), and
+# only position 0 of each.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# `theory.residual_stream(model, row)` runs the model's blocks one by one on one sequence `[T]` and returns the
+# stream between them, `[L+1, T, D]`: the input of block 0, then every block's output, with no final norm (it is
+# introduced here; chapter 5 uses it again for its over-mixing experiments). Keep position 0 and stack the rows.
+# If you use `model(ids, output_hidden_states=True).hidden_states` instead, look at its **last** entry:
+# transformers applies the model's final norm to it.
 # </details>
 #
 # <details><summary>What you should see</summary>
@@ -228,7 +223,13 @@ from sinklab.checks import check_first_key_cosine
 check_first_key_cosine(first_key_cosine)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# First give every query head its own copy of the key head it reads, in the right order; then a cosine is a dot
+# product of unit vectors, one first key against every query from 1 on.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
 #
 # Expand the key heads with `key.repeat_interleave(H // Hkv, dim=1)` (chapter 1's `repeat_kv`), then
 # `F.cosine_similarity(query[:, :, 1:], key[:, :, :1], dim=-1)` broadcasts the first key against every query.
@@ -406,8 +407,10 @@ for name, row in bos_table.iterrows():
 #
 # <details><summary>Answer</summary>Both at once, and this experiment cannot separate them. The input is
 # also out of distribution: the model never saw a window without BOS at position 0. Barbero et al. state the
-# same caveat for their Table 2. Section 7 separates the two: it gives the model back <em>only</em> the first
-# token's state, at another position.</details>
+# same caveat for their Table 2. Section 7 goes part of the way: it gives the model back <em>only</em> the
+# first token's state, at another position, and measures the loss of the tokens after it against a control.
+# The input there is still without BOS, so it does not remove the shift; it asks how much of the loss the
+# sink's state alone brings back.</details>
 
 # %% [markdown] tags=["optional"]
 # ## 5️⃣ Move BOS to a later position
@@ -417,52 +420,66 @@ for name, row in bos_table.iterrows():
 # > - Find out whether the sink follows the token or stays at position 0
 #
 # If the sink were only about position 0, it should stay at position 0, now held by an ordinary word. If it
-# were only about the BOS token, it should follow BOS to position t. `circuit.sink_rate_at(report, t)` gives
-# Gu et al.'s Sink_t (the sink rate on key `t`; their Table 7 uses it for moved sinks); it needs the attention
-# each key receives, `measure(..., stats=("first", "received"))`.
+# were only about the BOS token, it should follow BOS to position t. `circuit.move_bos(ids, t, bos_id)` takes the
+# first token out and inserts it at position t, every other token in order. To find where the sink went you
+# need Gu et al.'s Sink_t, the sink rate on key `t` (their Table 7 uses it for moved sinks): you write it.
 #
-# ### Exercise 4.3 – Move BOS
+# ### Exercise 4.3 – The sink rate on key t
 #
-# > Difficulty: 🔴⚪⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · ≈ 5 minutes
+# > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵🔵⚪ · ≈ 10 minutes
 #
-# `ids` is a list of token ids starting with `bos_id`. Return a list of the same length with that BOS taken
-# from position 0 and inserted at `position`; every other token keeps its order.
+# `attn` holds a model's full causal attention weights `[B, L, H, T, T]` (rows are queries). Return `[L]`: per
+# layer, the fraction of (row, head) pairs whose importance score on key `key` — the mean attention that key
+# receives from the queries that can see it — exceeds `eps`. A fraction, not a percentage.
 
 # %%
-def move_bos(ids: list[int], position: int, bos_id: int) -> list[int]:
-    """ids with its first token (BOS) moved to `position`, the others in order."""
+def sink_rate_at_key(attn: torch.Tensor, key: int, eps: float = 0.3) -> torch.Tensor:
+    """Per layer, the fraction of (row, head) whose mean attention on `key` (from queries key … T−1) exceeds eps."""
     ### BEGIN SOLUTION
-    rest = ids[1:]
-    return rest[:position] + [bos_id] + rest[position:]
+    alpha = attn[..., key:, key].mean(-1)  # [B, L, H]: only queries key..T-1 can see key
+    return (alpha > eps).float().mean((0, 2))
     ### END SOLUTION
 
 
-from sinklab.checks import check_move_bos
+from sinklab.checks import check_sink_rate_at_key
 
-check_move_bos(move_bos)
+check_sink_rate_at_key(sink_rate_at_key)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
 #
-# Take the BOS out first (`rest = ids[1:]`), then insert it: `rest[:position] + [bos_id] + rest[position:]`.
-# Inserting first and removing afterwards shifts every index by one.
+# Under the causal mask query i sees key j only when j ≤ i. A key late in the sequence is seen by fewer
+# queries; average over those, or the queries that cannot see it drag its score towards 0. Then count, per
+# layer, the share of (row, head) pairs above ε.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
+#
+# The key's column is `attn[..., :, key]`; keep the queries from `key` on, average over the query axis, compare
+# with `eps`, turn the booleans into floats and average over rows and heads (axes 0 and 2).
 # </details>
 #
 # <details><summary>What you should see</summary>
 #
-# `✅ move_bos(position=3): correct.` and `✅ move_bos(position=1): correct.`
+# `✅ sink_rate_at_key: correct.` If not, the check names the mistake: all T queries averaged, key 0 instead of
+# key t, the query row instead of the key column, a percentage, or the mean α instead of a fraction of heads.
+# Below, your function measures the moved first token with eager attention weights, and `circuit.sink_rate_at`
+# (the same statistic from `measure`'s exact pass, without the T × T matrix) must agree with it.
 # </details>
 #
-# For a model without BOS (GPT-2) we move its first word instead: `move_bos(row, t, row[0])`.
+# For a model without BOS (GPT-2) we move its first word instead: `circuit.move_bos(row, t, row[0])`.
 
 # %%
 moved_rows = []
 baseline = late(measure.measure(model, ids).layer_sink_rate(0.3))
 for t in (4, 16, 32):
-    moved = torch.tensor([move_bos(row, t, row[0]) for row in ids.tolist()], device=model.device)
+    moved = torch.tensor([circuit.move_bos(row, t, row[0]) for row in ids.tolist()], device=model.device)
+    attn = measure.attention_patterns(model, {"input_ids": moved}).float()  # [B, L, H, T, T], eager weights
+    yours_at_t, yours_at_0 = sink_rate_at_key(attn, t), sink_rate_at_key(attn, 0)
     report = measure.measure(model, moved, stats=("first", "received"))
-    moved_rows.append({"first token moved to t": t, "sink at t": late(circuit.sink_rate_at(report, t)),
-                       "sink at position 0": late(circuit.sink_rate_at(report, 0))})
+    assert torch.allclose(yours_at_t.cpu(), circuit.sink_rate_at(report, t).cpu(), atol=1e-6), \
+        "your Sink_t from the eager weights equals measure's exact pass"
+    moved_rows.append({"first token moved to t": t, "sink at t": late(yours_at_t), "sink at position 0": late(yours_at_0)})
 moved_table = pd.DataFrame(moved_rows).set_index("first token moved to t")
 print(f"{model_name}: sink (Sink[2:]) at position 0 before moving: {baseline:.3f}")
 moved_table.round(3)
@@ -520,7 +537,13 @@ from sinklab.checks import check_swap_rows
 check_swap_rows(swap_rows_)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# Both rows must be read before either is written, and the write must go into the parameter itself, not into a
+# copy of it.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
 #
 # Index with a list: `weight[[i, j]] = weight[[j, i]]`. The right-hand side is a copy, so nothing is
 # overwritten too early. A parameter that requires gradients only accepts in-place writes inside
@@ -579,13 +602,16 @@ compare_with_prediction(pe_name, "position embeddings swapped",
 # > **Learning objectives**
 # > - Write a forward hook that replaces one position of a block's output
 # > - Show that the first token's state after one or two blocks turns any position into a sink
-# > - Compare with a control: an ordinary token's state written to the same place
+# > - Compare with a control, an ordinary token's state written to the same place, on the sink and on the loss
 #
 # The ablations so far change the input. Activation patching changes one internal state and nothing else:
 # take the first token's residual stream after block `b` (section 1: the same in every context), write it into
 # position `t` of prompts **without** their first token, and measure Sink_t in the layers after `b`. If that
 # state is what later heads look for, position `t` becomes the sink. Peng et al. (2026) argue from observation
-# (norms, directions, PCA); public reviews of their paper point out that it has no such intervention.
+# (norms, directions, PCA); third-party reviews of the paper (AI-agent reviews on the coale.science platform,
+# as summarised in the course's reference notes, [S2]) point out that it has no component-level intervention of
+# this kind. A sink at t is not yet a model that works: the cell also measures the next-token loss of the tokens
+# after t, patched and control, next to the same tokens with BOS and without it.
 #
 # ### Exercise 4.5 – A forward hook that patches one position
 #
@@ -613,7 +639,13 @@ from sinklab.checks import check_make_patch_hook
 check_make_patch_hook(make_patch_hook)
 
 # %% [markdown]
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (the idea)</summary>
+#
+# A forward hook that returns a tensor replaces the block's output; one that returns `None` keeps it. Decide
+# which you do, and index the position axis, not the batch axis.
+# </details>
+#
+# <details><summary>Hint 2 (the code)</summary>
 #
 # Positions are axis 1: `patched[:, position] = state`. Either change `output` in place, or clone it, patch the
 # clone and **return** it; a hook that patches a copy and returns `None` changes nothing.
@@ -627,9 +659,22 @@ check_make_patch_hook(make_patch_hook)
 #
 # `measure.transformer_blocks(model)` lists the blocks. Register the hook, measure, and always remove it
 # (`try`/`finally`), or every later forward pass stays patched. The control writes the residual stream of an
-# ordinary token (position 5 of the first prompt) instead.
+# ordinary token (position 5 of the first prompt) instead. `loss_on` is the mean next-token loss of the tokens
+# from a position on, so the patched and control runs are scored on exactly the same tokens.
 
 # %%
+def loss_on(batch_ids: torch.Tensor, start: int, block: int | None = None, hook=None) -> float:
+    """Mean next-token loss of the tokens batch_ids[:, start:], with `hook` on block `block` if given."""
+    handle = blocks[block].register_forward_hook(hook) if hook is not None else None
+    try:
+        with torch.no_grad():
+            logits = model(batch_ids).logits.float()
+    finally:
+        if handle is not None:
+            handle.remove()
+    return F.cross_entropy(logits[:, start - 1:-1].flatten(0, 1), batch_ids[:, start:].flatten()).item()
+
+
 t = 16
 blocks = measure.transformer_blocks(model)
 first_states = first_token_states(model, ids[:1])[0]  # [L+1, D]: entering block 0, then after each block
@@ -639,81 +684,152 @@ patch_rows = []
 for block in range(n_layers - 1):  # after the last block no attention layer is left to find the state
     row = {"written after block": block}
     for label, states_of in (("first token", first_states), ("control: ordinary token", ordinary)):
-        handle = blocks[block].register_forward_hook(make_patch_hook(t, states_of[block + 1]))
+        hook = make_patch_hook(t, states_of[block + 1])
+        handle = blocks[block].register_forward_hook(hook)
         try:
             report = measure.measure(model, target, stats=("first", "received"))
         finally:
             handle.remove()
         row[f"{label}: sink at t"] = circuit.sink_rate_at(report, t)[block + 1:].max().item()
+        row[f"{label}: loss after t"] = loss_on(target, t + 1, block, hook)
     patch_rows.append(row)
 patch_table = pd.DataFrame(patch_rows).set_index("written after block")
 unpatched = measure.measure(model, ids).layer_sink_rate(0.3).max().item()
+loss_with_bos = loss_on(ids, t + 2)  # the same tokens: target[:, t + 1:] is ids[:, t + 2:]
+loss_without_bos = loss_on(target, t + 1)
 print(f"{model_name}: strongest layer's sink rate on the unpatched prompts (at position 0): {unpatched:.3f}; "
-      f"below, the strongest layer after the patch, on position t = {t}")
+      f"below, the strongest layer after the patch, on position t = {t}. Loss of the tokens after t: "
+      f"{loss_with_bos:.3f} with BOS, {loss_without_bos:.3f} without BOS (unpatched)")
 patch_table.round(3)
 
 # %%
 written = patch_table["first token: sink at t"].iloc[0]
 control = patch_table["control: ordinary token: sink at t"].max()
+loss_written = patch_table["first token: loss after t"].iloc[0]
+loss_control = patch_table["control: ordinary token: loss after t"].iloc[0]
+gap = loss_without_bos - loss_with_bos  # what removing BOS cost these tokens
+recovered = (loss_without_bos - loss_written) / gap if abs(gap) > 1e-6 else float("nan")
 print(f"{model_name}: the first token's state after block 0 makes position {t} a sink in "
       f"{written:.0%} of the (prompt, head) pairs of the strongest layer; an ordinary token's state: {control:.0%}")
+print(f"loss of the tokens after t: {loss_written:.3f} patched with the first token's state, {loss_control:.3f} with "
+      f"the control, {loss_without_bos:.3f} unpatched without BOS, {loss_with_bos:.3f} with BOS: the patch recovers "
+      f"{recovered:.0%} of the loss that removing BOS cost")
 compare_with_prediction(model_name, "its state written into t", verdict(unpatched, written))
 if model_name in (EMBEDDED, TINYSTORIES):
     assert control < 0.1 * unpatched, "an ordinary token's state does not become a sink"
+if model_name == EMBEDDED:  # measured on ci: the state at t helps the later tokens, an ordinary state does not
+    assert loss_written < loss_control, "the first token's state at t lowers the later tokens' loss more than the control"
 
 # %% [markdown]
-# *Interpret it:* on the `ci` model the first token's state written after block 0 or 1 makes position 16 as
-# strong a sink as BOS was at position 0 (measured: 0.72 and 0.75 vs 0.75), while an ordinary token's state makes
-# none. Written after block 2, it changes nothing: the sink heads sit in layer 2 and have already read the old
-# state. What does this say about "the circuit forms within two blocks"?
+# <details><summary>What you should see</summary>
 #
-# <details><summary>Answer</summary>Everything the sink heads need is in the first token's residual stream
-# before they run, and it is there after block 0 already. The patch also removes the distribution-shift
-# caveat of section 4: the rest of the input is the same text, and only the one state differs from the
-# control.</details>
+# On the `ci` model the first token's state written after block 0 or 1 makes position 16 about as strong a sink
+# as BOS was at position 0, while an ordinary token's state makes none (asserted); written after block 2 it
+# changes nothing, because the sink heads sit in layer 2 and have already read the old state. The loss line says
+# how much of the damage of removing BOS the one patched state repairs for the tokens after t, against the
+# control written at the same place. On `ci` (measured when this was written) it repairs almost all of it
+# (≈ 96 % written after block 0), while the control leaves the loss at the no-BOS level (asserted: patched below
+# control). Other models may differ: a share near 0 % would mean the sink at t does not by itself restore what
+# the model lost. Either way the input still lacks BOS at position 0 and the tokens before t have no sink.
+# </details>
+#
+# *Interpret it:* what does this experiment show about "the circuit forms within two blocks", and what does it
+# not show?
+#
+# <details><summary>Answer</summary>It shows <em>sufficiency</em>: everything the sink heads need to make a
+# sink is in the first token's residual stream before they run, already after block 0 — written elsewhere, it
+# makes a sink there; an ordinary state does not; and on `ci` the tokens after t get most of their loss back.
+# It does not show <em>necessity</em> (that nothing else can make a sink), and it does not remove the
+# distribution shift: the patched input is still without BOS. What it adds to section 4 is a control: the same
+# input with an ordinary state at t is as bad as no BOS, so the repair comes from the first token's state, not
+# from patching as such.</details>
 
 # %% [markdown] tags=["optional"]
-# ## 8️⃣ The circuit as a signal of training progress
+# ## 8️⃣ Where the sink settles during training
 #
 # > **Learning objectives**
-# > - Read the sink probe recorded while the embedded model was trained
-# > - Judge what one training run can and cannot say about the sink as a progress signal
+# > - Measure, probe by probe, how much of the first-token attention sits in one layer and in the first layers
+# > - Date a change with a *sustained* onset (chapter 6's `onset_step`), not with a first threshold crossing
+# > - Say what a probe of attention can and cannot tell about the residual-stream circuit
 #
-# The second seed document (`shared/seeds/002_*.txt`, an editorial summary of Peng et al., 2026) reports that
-# in the training traces of a 30B-A3B mixture-of-experts model the P0 sink circuit **emerges early** and
-# becomes **increasingly concentrated in the first two layers**, and suggests tracking it as a signal of
-# pre-training convergence. We cannot rerun that; but the embedded model's trainer probed its sink every 100
-# steps (`training_history.json` next to its weights: loss, and α₀ per layer and head on the natural prompts).
+# Peng et al. (2026; abstract [A], the dynamics in third-party readings [S]) trace a 30B-A3B mixture-of-experts
+# model trained from scratch: the P0 sink circuit **emerges early** and becomes **increasingly concentrated in
+# the first two layers**. What this profile can measure of that:
+#
+# - **Offline, every profile:** the embedded model's trainer probed its sink every 100 steps
+#   (`training_history.json` next to its weights: loss, and α₀ per layer and head on the natural prompts). No
+#   intermediate weights were kept, so this is the *attention* side only, not the residual-stream circuit.
+# - **With Pythia's public checkpoints** (`cpu` with internet, `t4`, `a100`): `sweep.checkpoint_layers` measures,
+#   per checkpoint and layer, the sink rate and the first token's norm ratio entering each block — the circuit's
+#   signature of §2 — so "concentrated in the first two blocks" can be measured on the residual stream.
+#
+# Whether the sink's onset says anything about *convergence* — where it falls on the loss curve — is chapter 6
+# §5's question (Exercise 6.6 writes `onset_step`); this section does not repeat it.
 
 # %%
 import json
 
+from sinklab import experiments, metrics, train
+
 history = json.loads((models.embedded_model_path() / "training_history.json").read_text())
 probes = [h for h in history if "head_mass" in h]
 steps = [p["step"] for p in probes]
-strongest = torch.tensor([p["head_mass"] for p in probes]).amax(-1)  # [probes, L]: strongest head per layer
-plots.lines({f"layer {layer}": strongest[:, layer].tolist() for layer in range(strongest.shape[1])},
-            x_title=f"probe (every {steps[1] - steps[0]} steps)", y_title="largest α₀ in the layer",
-            title=f"{EMBEDDED}: the sink during training")
+embedded_tokenizer = models.load_model(EMBEDDED)[1] if model_name != EMBEDDED else tokenizer
+probe_batch = train.natural_probe(embedded_tokenizer)  # the prompts the trainer probed on
+uniform = metrics.uniform_first_token_importance(probe_batch["attention_mask"].sum(-1)).mean().item()
+head_mass = torch.tensor([p["head_mass"] for p in probes])  # [probe, layer, head]: α₀
+excess = (head_mass - uniform).clamp_min(0).sum(-1)  # [probe, layer]: first-token attention above a uniform head
+total = excess.sum(-1).clamp_min(1e-12)
+home = int(excess[-1].argmax())  # the layer holding most of it at the end of training
+early = min(3, head_mass.shape[1])  # layers 0-2 read the residual stream after at most two blocks
+share_home, share_early = (excess[:, home] / total).tolist(), (excess[:, :early].sum(-1) / total).tolist()
+plots.step_lines({f"share in layer {home} (its final home)": (steps, share_home),
+                  "share in layers 0–2 (after ≤ 2 blocks)": (steps, share_early),
+                  "largest α₀ of a head": (steps, [p["max_head_mass"] for p in probes])},
+                 y_title="fraction", title=f"{EMBEDDED}: where the first-token attention sits during training")
 
 # %%
-loss = [p["loss"] for p in probes]
-onset = next(p["step"] for p in probes if p["sink_rate@0.3"] > 0)
-home = strongest.argmax(-1).tolist()  # per probe: the layer of the strongest head
-settled = next(i for i in range(len(home)) if set(home[i:]) == {home[-1]})
-print(f"{EMBEDDED}: {len(probes)} probes; loss {loss[0]:.2f} → {loss[-1]:.2f}; strongest α₀ {strongest[0].max():.2f} → "
-      f"{strongest[-1].max():.2f}; first sink head (α₀ > 0.3) at step {onset}; the strongest head is in layer "
-      f"{home[-1]} from step {steps[settled]} on; rank correlation of "
-      f"the strongest α₀ with the loss: {theory.rank_correlation(strongest.amax(-1), torch.tensor(loss)):+.2f}")
+sink_onset = experiments.onset_step(steps, [p["max_head_mass"] for p in probes], 0.3)
+home_onset = experiments.onset_step(steps, share_home, 0.5)
+print(f"{EMBEDDED}, {len(probes)} probes (every {steps[1] - steps[0]} steps; uniform head α₀ = {uniform:.3f} on the "
+      f"probe prompts): a head with α₀ ≥ 0.3 from step {sink_onset} on (sustained); from step {home_onset} on, at "
+      f"least half of the above-uniform first-token attention sits in layer {home}; the share in layers 0–2 goes "
+      f"{share_early[0]:.2f} → {share_early[-1]:.2f}")
 assert probes[0]["sink_rate@0.3"] == 0 and probes[-1]["sink_rate@0.3"] > 0, "the probe saw the sink appear"
+assert sink_onset is not None, "the sink, once there, stays until the end of training (a sustained onset)"
 
 # %% [markdown]
-# In this one run the sink appears in layer 2, after two blocks, and keeps growing long after the loss has
-# slowed down; the two move together (strongly negative rank correlation). That is consistent with the seed's
-# idea, and no more: one small run, a sink induced on purpose by its synthetic recall task (its model card says
-# so), a probe of attention only (not of the residual-stream circuit), and no second run to tell "still
-# training" from "converged". Chapter 6 trains models from scratch and tracks the sink while they learn, with
-# and without a fixed BOS; there you can test whether the sink rate flattens when the loss does.
+# <details><summary>What you should see</summary>
+#
+# A sustained onset of the sink part-way through training, and the above-uniform first-token attention moving
+# into one layer (layer 2 on `ci`: the sink heads read the state after two blocks) and staying there. In a
+# 4-layer model "layers 0–2" are three layers of four, so the share there says little; the concentration in one
+# home layer is the clearer signal. It is consistent with "emerges early, then concentrates", and no more: one
+# small run, a sink induced on purpose by a synthetic task, and a probe of attention, not of the circuit.
+# </details>
+#
+# With Pythia checkpoints the circuit's own signature can be followed: the first token's residual norm (relative
+# to the other tokens') entering block 2, as a share of its largest value over all blocks. A share near 1 means
+# the P0 state is complete after two blocks.
+
+# %%
+plan = sweep.checkpoint_plan(profile)
+if isinstance(plan, str):
+    print(f"Skipped on this machine: {plan}.")
+else:
+    checkpoint_model, checkpoint_steps = plan
+    per_layer = sweep.checkpoint_layers(checkpoint_model, checkpoint_steps)
+    ratio = per_layer.pivot(index="step", columns="layer", values="norm ratio entering")
+    built_early = ((ratio[min(2, ratio.shape[1] - 1)] - 1) / (ratio.max(axis=1) - 1).clip(lower=1e-12)).clip(0, 1)
+    late_sink = per_layer[per_layer["layer"] >= 2].groupby("step")["sink_rate"].mean()
+    circuit_onset = experiments.onset_step(built_early.index.tolist(), built_early.tolist(), 0.5)
+    late_onset = experiments.onset_step(late_sink.index.tolist(), late_sink.tolist(), late_sink.iloc[-1] / 2)
+    print(f"{checkpoint_model}: the first token's norm entering block 2 is at least half of its largest from step "
+          f"{circuit_onset} on; Sink[2:] stays at or above half its final value from step {late_onset} on")
+    display(plots.step_lines({"P0 norm built after 2 blocks (share)": (built_early.index.tolist(), built_early.tolist()),
+                              "Sink[2:] (ε = 0.3)": (late_sink.index.tolist(), late_sink.tolist())},
+                             y_title="fraction", x_title="training step",
+                             title=f"{checkpoint_model}: the P0 circuit during pre-training"))
 
 # %% [markdown] tags=["bonus"]
 # ## Interactive demo – ablate the first token
@@ -744,7 +860,10 @@ circuit_explorer(model, tokenizer)
 #   first token or no BOS: no sink; BOS moved: the sink follows), GPT-2 needs only position 0, marked by its
 #   learned `p_0`; Llama-3 rebuilds the sink without BOS and Mistral does not (Peng et al.).
 # - Writing the first token's state after block 0 into another position makes that position the sink; an
-#   ordinary token's state does not. The state is the sink.
+#   ordinary token's state does not. The state is *sufficient* for a sink; the experiment does not show that it
+#   is necessary, and its effect on the loss is measured beside it, against a control, not assumed.
+# - During training the embedded model's first-token attention settles into one layer, with a sustained onset;
+#   whether such an onset marks convergence is chapter 6 §5's question.
 
 # %% [markdown] tags=["core"]
 # ## Check your understanding

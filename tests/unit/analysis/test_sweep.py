@@ -109,6 +109,24 @@ def test_checkpoint_sweep_loads_each_revision_in_fp32():
     plots.to_png(plots.checkpoint_chart(table, "checkpoints"))
 
 
+def test_checkpoint_layers_give_a_row_per_step_and_layer():
+    random_loader.calls.clear()
+    table = sweep.checkpoint_layers("random/gpt_neox", steps=(0, 1000), n_samples=2, seq_len=8, load=random_loader)
+    assert [kwargs["revision"] for _, kwargs in random_loader.calls] == ["step0", "step1000"]
+    assert list(table["step"]) == [0, 0, 1000, 1000] and list(table["layer"]) == [0, 1, 0, 1]
+    assert table["sink_rate"].between(0, 1).all() and (table["norm ratio entering"] > 0).all()
+
+
+def test_length_sweep_puts_the_uniform_baseline_next_to_each_length():
+    model, tok = random_model("llama", seed=3), tokenizer()
+    table = sweep.length_sweep(model, tok, lengths=(4, 16), n_samples=2)
+    assert list(table["T"]) == [4, 16]
+    assert table["uniform α₀ = H_T/T"].tolist() == pytest.approx([(1 + 1 / 2 + 1 / 3 + 1 / 4) / 4,
+                                                               metrics.uniform_first_token_importance(16).item()])
+    assert list(table["uniform head counts as a sink"]) == [True, False]
+    assert table["sink_rate"].between(0, 1).all()
+
+
 def test_checkpoint_plan_says_why_it_cannot_run(monkeypatch):
     assert "offline by design" in sweep.checkpoint_plan(env.profile("ci"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

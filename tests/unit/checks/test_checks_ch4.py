@@ -145,12 +145,44 @@ def reference_patch_hook(position, state):
     return hook
 
 
+def sink_rate_at_key(attn, key, eps):
+    alpha = attn[..., key:, key].mean(-1)
+    return (alpha > eps).float().mean((0, 2))
+
+
+def sink_rate_over_all_queries(attn, key, eps):
+    return (attn[..., key].mean(-1) > eps).float().mean((0, 2))
+
+
+def sink_rate_of_the_first_key(attn, key, eps):
+    return (attn[..., key:, 0].mean(-1) > eps).float().mean((0, 2)) if key == 0 else (
+        (attn[..., :, 0].mean(-1) > eps).float().mean((0, 2)))
+
+
+def sink_rate_of_the_query_row(attn, key, eps):
+    return (attn[..., key, :].mean(-1) > eps).float().mean((0, 2))
+
+
+def sink_rate_in_percent(attn, key, eps):
+    return 100 * (attn[..., key:, key].mean(-1) > eps).float().mean((0, 2))
+
+
+def sink_rate_per_head(attn, key, eps):
+    return attn[..., key:, key].mean(-1) > eps
+
+
+def mean_alpha_not_rate(attn, key, eps):
+    return attn[..., key:, key].mean(-1).mean((0, 2))
+
+
 # ---------------------------------------------------------------- the matrix
 
 SOLUTIONS = [
     (checks.check_first_token_states, circuit.first_token_states),
     (checks.check_first_key_cosine, circuit.first_key_cosine),
     (checks.check_move_bos, circuit.move_bos),
+    (checks.check_sink_rate_at_key, sink_rate_at_key),
+    (checks.check_sink_rate_at_key, circuit.sink_rate_at_key),
     (checks.check_swap_rows, circuit.swap_rows_),
     (checks.check_make_patch_hook, reference_patch_hook),
 ]
@@ -158,7 +190,8 @@ SOLUTIONS = [
 WRONG_ANSWERS = [
     (checks.check_first_token_states, states_from_hidden_states, "final norm applied"),
     (checks.check_first_token_states, states_of_the_last_position, "last position"),
-    (checks.check_first_token_states, states_without_embeddings, "embeddings (the stream entering block 0) are missing"),
+    (checks.check_first_token_states, states_without_embeddings,
+     "embeddings (the stream entering block 0) are missing"),
     (checks.check_first_key_cosine, cosine_tiled, "repeat_interleave"),
     (checks.check_first_key_cosine, cosine_as_dot_product, "dot products, not cosines"),
     (checks.check_first_key_cosine, cosine_with_query_zero, "included query 0"),
@@ -167,6 +200,12 @@ WRONG_ANSWERS = [
     (checks.check_move_bos, move_bos_insert_then_pop, "off by one"),
     (checks.check_move_bos, move_bos_by_swapping, "swapped BOS with the token"),
     (checks.check_move_bos, move_bos_by_overwriting, "overwrote the token"),
+    (checks.check_sink_rate_at_key, sink_rate_over_all_queries, "averaged over all T queries"),
+    (checks.check_sink_rate_at_key, sink_rate_of_the_first_key, "you measured key 0"),
+    (checks.check_sink_rate_at_key, sink_rate_of_the_query_row, "query row"),
+    (checks.check_sink_rate_at_key, sink_rate_in_percent, "percentage"),
+    (checks.check_sink_rate_at_key, sink_rate_per_head, "one number per (row, layer, head)"),
+    (checks.check_sink_rate_at_key, mean_alpha_not_rate, "mean α over heads"),
     (checks.check_swap_rows, swap_views, "swaps *views*"),
     (checks.check_swap_rows, swap_without_no_grad, "torch.no_grad()"),
     (checks.check_swap_rows, swap_a_copy, "weight is unchanged"),
@@ -178,8 +217,8 @@ WRONG_ANSWERS = [
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(test_check_passes_on_the_reference_solution, test_check_names_the_mistake,
+ test_a_stub_stops_the_check_with_its_own_error) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
 
 
 def test_a_hook_that_patches_the_output_in_place_passes(capsys):

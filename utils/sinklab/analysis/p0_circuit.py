@@ -46,7 +46,8 @@ def first_token_states(model, inputs) -> torch.Tensor:
 
 
 def first_key_cosine(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """Mean cosine of each query 1..T-1 with the first key, per head: ``[B, H, T, d]``, ``[B, Hkv, T, d]`` -> ``[B, H]``.
+    """Mean cosine of each query 1..T-1 with the first key, per head: ``[B, H, T, d]``, ``[B, Hkv, T, d]`` ->
+    ``[B, H]``.
 
     Query head h reads key/value head ``h // (H / Hkv)`` (grouped-query attention). Query 0 is left out:
     it sees only key 0, whatever the cosine. Defined in chapter 4, Exercise 4.2.
@@ -144,14 +145,24 @@ def sink_rate_at(report: SinkReport, position: int, eps: float = 0.3) -> torch.T
 # ---------------------------------------------------------------- ablations
 
 
-def move_bos(ids: Sequence[int], position: int, bos_id: int) -> list[int]:
-    """`ids` that start with BOS, with that BOS taken from position 0 and inserted at `position` (same length).
+def sink_rate_at_key(attn: torch.Tensor, key: int, eps: float = 0.3) -> torch.Tensor:
+    """``[L]``: Gu et al.'s Sink_key per layer from full causal weights ``[B, L, H, T, T]``: the fraction of
+    (row, head) whose mean attention on `key`, over the queries that see it (key … T−1), exceeds eps.
 
-    Defined in chapter 4, Exercise 4.3.
+    The same number as `sink_rate_at` on a `measure(..., stats=("received",))` report. Chapter 4, Exercise 4.3.
     """
+    if not 0 <= key < attn.shape[-1]:
+        raise SinklabError(f"key {key} is outside the {attn.shape[-1]} keys of the attention weights.")
+    alpha = attn[..., key:, key].float().mean(-1)  # [B, L, H]: queries key..T-1 see key
+    return (alpha > metrics.validate_eps(eps)).float().mean((0, 2))
+
+
+def move_bos(ids: Sequence[int], position: int, bos_id: int) -> list[int]:
+    """`ids` that start with BOS, with that BOS taken from position 0 and inserted at `position` (same length)."""
     ids = list(ids)
     if not ids or ids[0] != bos_id:
-        raise SinklabError("move_bos needs ids that start with the BOS token. Fix: tokenize with the BOS (the default).")
+        raise SinklabError("move_bos needs ids that start with the BOS token. Fix: tokenize with the BOS "
+                           "(the default).")
     if not 0 <= position < len(ids):
         raise SinklabError(f"position {position} is outside the {len(ids)} tokens.")
     rest = ids[1:]
@@ -170,7 +181,7 @@ def position_embedding(model) -> torch.nn.Embedding:
 
 
 def swap_rows_(weight: torch.Tensor, i: int, j: int) -> None:
-    """Exchange rows i and j of `weight` in place. Defined in chapter 4, Exercise 4.4."""
+    """Exchange rows i and j of `weight` in place (chapter 4, section 6)."""
     with torch.no_grad():
         weight[[i, j]] = weight[[j, i]]
 
@@ -223,3 +234,55 @@ def _unpadded_ids(model, inputs) -> torch.Tensor:
             "seq_len=...) or cut every row to the same number of tokens."
         )
     return batch["input_ids"]
+
+
+# ---------------------------------------------------------------- what each ablation should do (chapter 4)
+
+# For each ablation of chapter 4's sections 3–7, what a model does and where we know it from: our own
+# measurement (the ci models, and the cached TinyStories model of an offline cpu machine) or a paper. The
+# chapter asks for the learner's prediction first and reveals these, one ablation at a time, after measuring.
+# Words: the sink "persists" (at least half of it is left), "weakens" or "collapses" (less than a quarter);
+# a moved first token takes the sink "moves with it", leaves it "stays at position 0", or it "vanishes".
+EMBEDDED, TINYSTORIES, GPT2, MINILM = ("sinklab/tiny-sink-lm", "raincandy-u/TinyStories-656K", "gpt2",
+                                       "sentence-transformers/all-MiniLM-L6-v2")
+PREDICTIONS: dict[str, dict[str, str]] = {
+    EMBEDDED: {"source": "measured on the ci profile", "random first token": "collapses",
+               "random text after the first token": "persists", "BOS removed": "collapses",
+               "first token moved": "moves with it", "its state written into t": "persists"},
+    TINYSTORIES: {"source": "measured on the cpu profile with the offline cache", "random first token": "collapses",
+                  "random text after the first token": "persists", "BOS removed": "collapses",
+                  "first token moved": "vanishes", "its state written into t": "persists"},
+    "gpt2-xl": {"source": "Gu et al. (2025), measured on GPT2-XL: it sinks on any first token; their Table 7 moves "
+                          "the sink with the position embedding", "random first token": "persists",
+                "first token moved": "stays at position 0", "position embeddings swapped": "moves with it"},
+    MINILM: {"source": "measured on the ci profile", "position embeddings swapped": "moves with it"},
+    **{name: {"source": "Peng et al. (2026, v2; third-party reading [S2]): Llama-3 models rebuild the sink after two "
+                        "blocks without BOS", "BOS removed": "persists"}
+       for name in ("meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B")},
+    "mistralai/Mistral-7B-v0.1": {"source": "Peng et al. (2026, v2; third-party reading [S2]): BOS is the sole "
+                                            "driver, ≈87 % → ≈2 %", "BOS removed": "collapses"},
+}
+
+
+RELATED = {GPT2: "gpt2-xl"}  # a prediction published for a larger sibling is shown, never asserted
+
+
+def reveal(name: str, ablation: str, observed: str, yours: dict | None = None) -> None:
+    """Print what happened, the learner's prediction and the reference one; assert the reference where there is one
+    (never for a sibling's published number, never on stand-in weights)."""
+    from sinklab import models
+
+    expected = PREDICTIONS.get(name, {}).get(ablation)
+    sibling = RELATED.get(name)
+    sibling_expected = PREDICTIONS.get(sibling, {}).get(ablation)
+    guess = (yours or {}).get(ablation) or "(none written)"
+    note = (f"reference: {expected} ({PREDICTIONS[name]['source']})" if expected else
+            f"reported only; for {sibling}: {sibling_expected} ({PREDICTIONS[sibling]['source']})" if sibling_expected
+            else "no reference: reported only")
+    print(f"{name}, {ablation}: the sink {observed} — you predicted: {guess}; {note}")
+    if expected is not None and models.is_stand_in(name):
+        print(models.STAND_IN_NOTE)
+        return
+    if expected is not None and observed != expected:
+        raise SinklabError(f"{name}: expected the sink to be '{expected}' after '{ablation}', measured '{observed}'. "
+                           "If the teaching model was retrained, re-measure and update circuit.PREDICTIONS.")

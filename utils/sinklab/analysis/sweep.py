@@ -178,6 +178,38 @@ def checkpoint_sweep(
     return pd.DataFrame(rows)
 
 
+def checkpoint_layers(
+    name: str,
+    steps: Sequence[int],
+    eps: float = 0.3,
+    n_samples: int | None = None,
+    seq_len: int | None = None,
+    load: Loader = models.load_model,
+) -> pd.DataFrame:
+    """Per layer and training checkpoint: the sink rate and the first token's residual norm (chapter 4, §8).
+
+    One row per (step, layer l): ``sink_rate`` of layer l at `eps` (a fraction) and ``norm ratio entering``,
+    ‖h₀‖ / mean ‖h_other‖ of the residual stream entering block l — the P0 circuit's signature (Peng et al.
+    2026: a large, input-independent first-token state built in the first two blocks). Loaded in fp32.
+    """
+    from tqdm.auto import tqdm
+
+    profile = env.profile()
+    n_samples, seq_len = n_samples or profile.n_samples, seq_len or profile.seq_len
+    rows = []
+    for step in tqdm(list(steps), desc=f"{name} checkpoints, per layer", unit="checkpoint"):
+        model, tokenizer = load(name, revision=f"step{step}", dtype=torch.float32)
+        batch = prompts.prompt_batch(tokenizer, n=n_samples, seq_len=seq_len)
+        report = measure(model, batch, stats=("first", "hidden"), eps=(eps,))
+        ratio = (report.hidden_norm_first / report.hidden_norm_rest).float().mean(0)  # [L+1]: entering block l
+        rates = report.layer_sink_rate(eps)
+        rows += [{"step": step, "layer": layer, "sink_rate": rates[layer].item(),
+                  "norm ratio entering": ratio[layer].item()} for layer in range(len(rates))]
+        del model
+        free_memory()
+    return pd.DataFrame(rows)
+
+
 def checkpoint_plan(profile: env.Profile | None = None) -> tuple[str, tuple[int, ...]] | str:
     """``(model, steps)`` for `checkpoint_sweep` on this profile, or the reason it cannot run here."""
     from huggingface_hub import try_to_load_from_cache

@@ -47,6 +47,7 @@ from sinklab.checks.ch4 import (
     check_first_token_states,
     check_make_patch_hook,
     check_move_bos,
+    check_sink_rate_at_key,
     check_swap_rows,
 )
 from sinklab.checks.ch5 import (
@@ -95,6 +96,7 @@ __all__ = [
     "check_first_token_states",
     "check_first_key_cosine",
     "check_move_bos",
+    "check_sink_rate_at_key",
     "check_swap_rows",
     "check_make_patch_hook",
     "check_rank_one_distance",

@@ -21,7 +21,8 @@ def _two_block_llama():
 
 
 def check_first_token_states(fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]) -> None:
-    """Exercise 4.1: fn(model, ids [B, T]) -> position 0's residual stream entering block 0 and after every block, [B, L+1, D]."""
+    """Exercise 4.1: fn(model, ids [B, T]) -> position 0's residual stream entering block 0 and after every
+    block, [B, L+1, D]."""
     from sinklab.analysis import over_mixing as theory
     from sinklab.analysis import p0_circuit as circuit
 
@@ -99,7 +100,8 @@ def check_move_bos(fn: Callable[[list, int, int], list]) -> None:
             "off by one: you inserted BOS at `position` of the original list and then dropped position 0, so it "
             "lands at position - 1. Remove it first, then insert": ids[1:position] + [bos] + ids[position:],
             "you swapped BOS with the token at `position`: that token is now first, and the first token is the "
-            "one the sink needs. Keep the order of the other tokens": [ids[position]] + ids[1:position] + [bos] + ids[position + 1:],
+            "one the sink needs. Keep the order of the other tokens":
+                [ids[position]] + ids[1:position] + [bos] + ids[position + 1:],
             "you overwrote the token at `position` with BOS and lost it (one token fewer): insert, do not replace":
                 rest[:position] + [bos] + rest[position + 1:],
         }
@@ -107,6 +109,40 @@ def check_move_bos(fn: Callable[[list, int, int], list]) -> None:
             if got == wrong:
                 raise CheckFailed(f"{name}: your answer matches a common mistake — {mistake}.")
         raise CheckFailed(f"{name}: expected {expected}, got {got}. Open the hint below the exercise.")
+
+
+def check_sink_rate_at_key(fn: Callable[[torch.Tensor, int, float], torch.Tensor]) -> None:
+    """Exercise 4.3: fn(attn [B, L, H, T, T], key, eps) -> per layer, the fraction of (row, head) whose mean
+    attention on `key` over the queries that see it (key … T−1) exceeds eps, [L]."""
+    from sinklab.analysis import p0_circuit as circuit
+
+    g = torch.Generator().manual_seed(48)
+    scores = torch.randn(3, 2, 4, 9, 9, generator=g)
+    scores[..., 3] += torch.linspace(-1.0, 3.0, 4).view(4, 1)  # some heads sink on key 3, some do not
+    scores[..., 0] -= 0.5  # and the first key is a weaker sink here (the sink moved)
+    causal = torch.ones(9, 9, dtype=torch.bool).tril()
+    attn = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+    key, eps = 3, 0.3
+    got = fn(attn.clone(), key, eps)
+    _reject_shapes("sink_rate_at_key", got, (2,), {
+        (3, 2, 4): "one number per (row, layer, head): that is α_key; count the fraction above ε, per layer",
+        (3, 2): "one number per (row, layer): average over rows *and* heads, keep the layers",
+        (2, 4): "one number per (layer, head): average over rows and heads, keep the layers",
+        (): "one number: keep the layer axis, [L]",
+    })
+    rate = lambda alpha: (alpha > eps).float().mean((0, 2))  # noqa: E731
+    compare("sink_rate_at_key", got, circuit.sink_rate_at_key(attn, key, eps), mistakes={
+        "you averaged over all T queries; the queries before the key cannot see it (their weight is 0): average "
+        "over queries key … T−1": rate(attn[..., :, key].mean(-1)),
+        "you measured key 0 (the first token); this exercise asks for key `key`, where the sink moved to":
+            rate(attn[..., :, 0].mean(-1)),
+        "you read the query row (attn[..., key, :]) instead of the key column (attn[..., :, key])":
+            rate(attn[..., key, :].mean(-1)),
+        "you returned a percentage; return a fraction in [0, 1] (the course's unit)":
+            100 * circuit.sink_rate_at_key(attn, key, eps),
+        "you returned the mean α over heads, not the fraction of heads above ε":
+            attn[..., key:, key].mean(-1).mean((0, 2)),
+    })
 
 
 def check_swap_rows(fn: Callable[[torch.Tensor, int, int], None]) -> None:
@@ -134,7 +170,8 @@ def check_swap_rows(fn: Callable[[torch.Tensor, int, int], None]) -> None:
 
 
 def check_make_patch_hook(fn: Callable[[int, torch.Tensor], Callable]) -> None:
-    """Exercise 4.5: fn(position, state [D]) -> a forward hook that writes `state` into the block's output at `position`."""
+    """Exercise 4.5: fn(position, state [D]) -> a forward hook that writes `state` into the block's output at
+    `position`."""
     block_input, output, state = _randn(3, 5, 4, seed=45), _randn(3, 5, 4, seed=46), _randn(4, seed=47)
     hook = fn(2, state.clone())
     if not callable(hook):
@@ -142,7 +179,8 @@ def check_make_patch_hook(fn: Callable[[int, torch.Tensor], Callable]) -> None:
     patched_output = output.clone()
     result = hook(torch.nn.Identity(), (block_input.clone(),), patched_output)
     got = patched_output if result is None else result  # a hook may also change the output in place
-    expected, every_position, batch_row, patched_input = output.clone(), output.clone(), output.clone(), block_input.clone()
+    expected, every_position, batch_row = output.clone(), output.clone(), output.clone()
+    patched_input = block_input.clone()
     expected[:, 2] = state
     every_position[:] = state
     batch_row[2] = state
@@ -151,7 +189,8 @@ def check_make_patch_hook(fn: Callable[[int, torch.Tensor], Callable]) -> None:
         "the block's output is unchanged: your hook changed a copy and returned None. Return the patched tensor "
         "(PyTorch then uses it as the block's output)": output,
         "you patched every position; only `position` gets the state: output[:, position]": every_position,
-        "you patched row `position` of the *batch* (output[position]); positions are axis 1: output[:, position]": batch_row,
+        "you patched row `position` of the *batch* (output[position]); positions are axis 1: "
+        "output[:, position]": batch_row,
         "you patched the block's *input* (args[0]), i.e. the stream before the block; a forward hook patches "
         "what the block returns (its `output` argument)": patched_input,
     })
