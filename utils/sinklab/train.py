@@ -11,12 +11,15 @@ Read it top to bottom:
    with `save_pretrained`, and a history (a list of flat dicts: one per step) to plot. Batches are token
    ids or dicts of model inputs (``position_ids`` that restart per document give intra-document masking).
 5. `benchmark`: the trainer against a minimal hand-written loop on the same model and batch.
-6. `EmbeddedRecipe` and `train_embedded`: the teaching model shipped in ``sinklab/assets/tiny-sink-lm``,
-   trained on stdlib docstrings with a Trigger-Recall task written into them, so that it has a real BOS sink.
+6. `EmbeddedRecipe` and `train_embedded`: the teaching models shipped in ``sinklab/assets/tiny-sink-lm``
+   (fixed <bos>) and ``tiny-sink-lm-nobos`` (its twin, no fixed <bos>), trained on stdlib docstrings with
+   a Trigger-Recall task written into them, so that they have a real first-token sink; `sink_table`
+   measures them (Gu et al.'s protocol, T = 64) for the model cards (`sinklab.modelcard`).
 
 Command line: ``python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm`` rebuilds the
-embedded model; ``python -m sinklab.train bench`` prints the throughput comparison. (The Bigram-Backcopy benchmark moved
-to ``python -m sinklab.analysis.experiments backcopy``.)
+embedded model; ``python -m sinklab.train twin --out utils/sinklab/assets/tiny-sink-lm-nobos`` its twin
+trained without a fixed <bos>; ``python -m sinklab.train bench`` prints the throughput comparison. (The
+Bigram-Backcopy benchmark is ``python -m sinklab.analysis.experiments backcopy``.)
 """
 
 from __future__ import annotations
@@ -329,189 +332,203 @@ def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup:
 
 @dataclass
 class EmbeddedRecipe:
-    """How ``sinklab/assets/tiny-sink-lm`` is trained (every number here is in its model card)."""
+    """How the shipped teaching models are trained (every number here is in their model cards).
 
-    hidden_size: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
+    ``packing="bos"``: ``sinklab/tiny-sink-lm``, every window starts with a fixed ``<bos>``.
+    ``packing="none"``: its twin ``sinklab/tiny-sink-lm-nobos``, same recipe and budget, but windows are
+    plain slices of the packed text (``<bos>`` opens each document, wherever it falls), so position 0
+    holds whatever token the cut lands on (Barbero et al. 2025, Table 2).
+    """
+
+    hidden_size: int = 96
+    n_layers: int = 6
+    n_heads: int = 8  # head_dim 12
     seq_len: int = 256
-    corpus_bytes: int = 2_000_000  # stdlib docstrings
-    triggers: tuple[int, ...] = (1, 2, 3)  # control bytes that never occur in the docstrings
-    payloads: tuple[tuple[int, ...], ...] = ((14, 15, 16, 17, 18), (19, 20, 21, 22, 23), (24, 25, 26, 27, 28))
+    corpus_bytes: int = 2_000_000  # stdlib docstrings (all of them, for Python 3.11: about 1.8 MB)
+    heldout_every: int = 20  # every 20th docstring is held out for the validation loss
+    n_classes: int = 8  # Trigger-Recall classes (`data.recall_classes`)
+    n_payloads: int = 3  # payload bytes per class
+    classes_per_window: int = 8  # classes written into each window (drawn at random)
     n_recall: int = 6  # trigger + payload pairs per class and window
-    batch_size: int = 32
-    steps: int = 2000
+    packing: str = "bos"  # "bos": fixed <bos> at position 0; "none": the twin
+    head_dropout: float = 0.3  # in training, each head's output is dropped with this probability (`drop_heads`)
+    batch_size: int = 16
+    steps: int = 500
     lr: float = 3e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.5
     seed: int = 0
+
+    def __post_init__(self):
+        if self.packing not in ("bos", "none"):
+            raise SinklabError(f"packing must be 'bos' or 'none', got {self.packing!r}.")
+
+    @property
+    def recall(self) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+        """``(triggers, payloads)`` of the Trigger-Recall classes."""
+        return data.recall_classes(self.n_classes, self.n_payloads)
+
+
+def drop_heads(model, p: float) -> list:
+    """In training mode, zero each attention head's output with probability `p` (per sequence), rescaled by 1/(1-p).
+
+    A forward pre-hook on every layer's ``o_proj`` (the heads' outputs, concatenated, enter it). A job that
+    one head could do alone is then learned by several, so a rarely needed job makes several dormant heads.
+    Returns the hook handles (``handle.remove()`` undoes it). Uses torch's global RNG (seeded by `build_model`).
+    """
+    n_heads, head_dim = model.config.num_attention_heads, model.config.head_dim
+
+    def hook(module, args):
+        if not module.training or p == 0:
+            return None
+        (x,) = args
+        keep = (torch.rand(x.shape[0], 1, n_heads, 1, device=x.device) >= p).to(x.dtype) / (1 - p)
+        return ((x.view(*x.shape[:2], n_heads, head_dim) * keep).view_as(x),)
+
+    return [layer.self_attn.o_proj.register_forward_pre_hook(hook) for layer in model.model.layers]
+
+
+def embedded_corpus(recipe: EmbeddedRecipe) -> tuple[list[str], list[str]]:
+    """``(train, heldout)`` docstrings: every ``heldout_every``-th document is held out."""
+    documents = data.stdlib_documents("docstrings", recipe.corpus_bytes)
+    heldout = documents[:: recipe.heldout_every]
+    train = [d for i, d in enumerate(documents) if i % recipe.heldout_every]
+    return train, heldout
 
 
 def embedded_batches(recipe: EmbeddedRecipe, tokenizer) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
-    """The embedded model's data: ``(next_batch, text_windows)``.
+    """The teaching model's data: ``(next_batch, text_windows)``.
 
-    Every batch is BOS-packed windows of stdlib docstrings with Trigger-Recall written into them
-    (`data.insert_recall`). Trigger and payload bytes never occur in the text, so on ordinary text the
-    recall heads have nothing to do — and learn to park their attention on <bos>.
+    Every batch is windows of stdlib docstrings (fixed ``<bos>`` at position 0, or none: `EmbeddedRecipe`)
+    with Trigger-Recall written into them (`data.insert_recall`). Trigger and payload bytes never occur in
+    the text, so on ordinary text the recall heads have nothing to do — and learn to park their attention
+    on the first token.
     """
     generator = torch.Generator().manual_seed(recipe.seed)
-    stream = data.token_stream(data.stdlib_documents("docstrings", recipe.corpus_bytes), tokenizer)
-    windows = data.pack(stream, recipe.seq_len, "bos", tokenizer.bos_token_id)
+    documents, _ = embedded_corpus(recipe)
+    fixed_bos = recipe.packing == "bos"
+    stream = data.token_stream(documents, tokenizer, bos_each=not fixed_bos)
+    windows = data.pack(stream, recipe.seq_len, recipe.packing, tokenizer.bos_token_id)
+    triggers, payloads = recipe.recall
 
     def next_batch() -> torch.Tensor:
         rows = windows[torch.randint(len(windows), (recipe.batch_size,), generator=generator)]
-        return data.insert_recall(rows, recipe.triggers, recipe.payloads, recipe.n_recall, generator)
+        return data.insert_recall(rows, triggers, payloads, recipe.n_recall, generator, recipe.classes_per_window)
 
     return next_batch, windows
 
 
-def natural_probe(tokenizer, with_bos: bool = True) -> dict:
-    """The course's natural prompts (`prompts.NATURAL`) as a padded batch, with or without the leading <bos>."""
-    return tokenizer(prompts.NATURAL, add_special_tokens=with_bos, padding=True, return_tensors="pt")
+def natural_probe(tokenizer, with_bos: bool = True, seq_len: int = 64) -> dict:
+    """Gu et al.'s probe: 16 natural prompts (`prompts.NATURAL`) of exactly `seq_len` tokens, with or without <bos>."""
+    return prompts.prompt_batch(tokenizer, "natural", n=16, seq_len=seq_len, bos=with_bos)
 
 
-def sink_table(model, tokenizer, eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
-    """First-token importance per (layer, head) on the natural prompts, with and without <bos>."""
+def heldout_batch(recipe: EmbeddedRecipe, tokenizer, n: int = 64, seq_len: int = 64) -> torch.Tensor:
+    """`n` held-out text windows of ``seq_len - 1`` tokens, no special tokens (for the validation loss)."""
+    _, documents = embedded_corpus(recipe)
+    stream = data.token_stream(documents, tokenizer)
+    return data.pack(stream, seq_len - 1, "none")[:n]
+
+
+def heldout_loss(model, text: torch.Tensor, bos_id: int | None) -> float:
+    """Mean next-token loss on `text` windows, with `bos_id` prepended or not; the same targets either way.
+
+    Targets are the text tokens from the second on (the first text token has no text before it), so the
+    two numbers differ only by what the model sees at position 0.
+    """
+    if bos_id is not None:
+        text = torch.cat([torch.full((len(text), 1), bos_id), text], dim=1)
+    labels = text.clone()
+    labels[:, : 1 + (bos_id is not None)] = -100
+    with torch.no_grad():
+        return model(input_ids=text, labels=labels).loss.item()
+
+
+def local_mass(patterns: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """``[layer, head]``: mean attention each query puts on its last `window` tokens (itself included).
+
+    `patterns` ``[B, L, H, T, T]`` (`sinklab.measure.attention_patterns`); only queries at ``i >= window``
+    count, so that the window never reaches position 0.
+    """
+    length = patterns.shape[-1]
+    index = torch.arange(length)
+    near = (index[None, :] <= index[:, None]) & (index[None, :] > index[:, None] - window)
+    mass = (patterns * near).sum(-1)[..., window:]  # [B, L, H, T - window]
+    return mass.mean((0, -1))
+
+
+def sink_table(model, tokenizer, recipe: EmbeddedRecipe | None = None, eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
+    """The model card's measurements, with and without <bos> (Gu et al.'s protocol: natural text, T = 64).
+
+    Per setting: first-token importance per (layer, head), sink rates overall and per layer, the first
+    token's residual-stream norm over the other tokens' per block (massive activation), its value norm over
+    the others' per (layer, head), the local mass per (layer, head) (`local_mass`), and the held-out loss.
+    """
+    from sinklab import measure
+
+    recipe = recipe or EmbeddedRecipe()
+    text = heldout_batch(recipe, tokenizer)
     table = {}
     for name, with_bos in (("with_bos", True), ("without_bos", False)):
         probe = natural_probe(tokenizer, with_bos)
-        report = first_token_report(model, probe["input_ids"], probe["attention_mask"], eps)
-        table[name] = {"head_mass": report["importance"].mean(0).tolist(),
-                       "sink_rate": {str(e): rate for e, rate in report["sink_rate"].items()}}
+        report = measure.measure(model, probe, ("first", "hidden"), eps=eps)
+        hidden_ratio = (report.hidden_norm_first / report.hidden_norm_rest).mean(0)
+        value_ratio = (report.value_norm_first / report.value_norm_rest).mean(0)
+        table[name] = {
+            "head_mass": report.importance.mean(0).tolist(),
+            "sink_rate": {str(e): report.rate(e) for e in eps},
+            "layer_sink_rate": {str(e): report.layer_sink_rate(e).tolist() for e in eps},
+            "first_norm_ratio": hidden_ratio.tolist(),
+            "first_value_norm_ratio": value_ratio.tolist(),
+            "local_mass": local_mass(measure.attention_patterns(model, probe)).tolist(),
+            "heldout_loss": heldout_loss(model, text, tokenizer.bos_token_id if with_bos else None),
+        }
     return table
 
 
 def train_embedded(out_dir: str | Path, recipe: EmbeddedRecipe | None = None, progress: bool = True) -> dict:
-    """Train the embedded teaching model from scratch and write it, with its model card, to `out_dir`.
+    """Train a teaching model from scratch and write it, with its model card, to `out_dir`.
 
     Returns ``{"history": ..., "sink_table": ..., "minutes": ...}``. Deterministic for a fixed recipe,
     Python version (the corpus is the stdlib) and torch build.
     """
+    from sinklab import modelcard
+
     recipe = recipe or EmbeddedRecipe()
     start = time.perf_counter()
     tokenizer = data.byte_tokenizer(model_max_length=recipe.seq_len)
     next_batch, _ = embedded_batches(recipe, tokenizer)
     config = model_config(tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len)
     model = build_model(config, recipe.seed)
-    probe = natural_probe(tokenizer)
+    hooks = drop_heads(model, recipe.head_dropout) if recipe.head_dropout else []
+    probe = natural_probe(tokenizer, with_bos=recipe.packing == "bos")
     train_config = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
                                weight_decay=recipe.weight_decay, probe_every=max(1, recipe.steps // 20),
                                progress=progress)
     history = train(model, next_batch, train_config, (sink_probe(probe["input_ids"], probe["attention_mask"]),))
-    table = sink_table(model, tokenizer)
+    for handle in hooks:
+        handle.remove()
     minutes = (time.perf_counter() - start) / 60
+    table = sink_table(model, tokenizer, recipe)
     out_dir = Path(out_dir)
     save(model, tokenizer, out_dir, history)
     model.generation_config.save_pretrained(out_dir)
     (out_dir / "sink_table.json").write_text(json.dumps(table, indent=1))
-    (out_dir / "README.md").write_text(model_card(recipe, model, history, table, minutes))
+    (out_dir / "recipe.json").write_text(json.dumps({"recipe": asdict(recipe), "minutes": minutes,
+                                                     "threads": torch.get_num_threads()}, indent=1))
+    modelcard.write_card(out_dir)
     return {"history": history, "sink_table": table, "minutes": minutes}
 
 
-def format_table(head_mass: list[list[float]]) -> str:
-    """A markdown layer x head table of first-token importance."""
-    n_heads = len(head_mass[0])
-    lines = ["| layer | " + " | ".join(f"head {h}" for h in range(n_heads)) + " |",
-             "| --- |" + " --- |" * n_heads]
-    lines += [f"| {layer} | " + " | ".join(f"{m:.2f}" for m in row) + " |" for layer, row in enumerate(head_mass)]
-    return "\n".join(lines)
-
-
-def model_card(recipe: EmbeddedRecipe, model, history: list[dict], table: dict, minutes: float) -> str:
-    """The README.md of the embedded model: what it is, how it was trained, its measured sink."""
-    import platform
-
-    n_params = sum(p.numel() for p in model.parameters())
-    final = history[-1]
-    rates = {name: ", ".join(f"ε = {e}: {100 * r:.1f} %" for e, r in t["sink_rate"].items())
-             for name, t in table.items()}
-    lengths = [len(p.encode("utf-8")) for p in prompts.NATURAL]  # one token per byte, <bos> aside
-    recipe_lines = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(recipe).items())
-    return f"""---
-license: apache-2.0
-library_name: transformers
-pipeline_tag: text-generation
-tags: [sinklab, attention-sink, teaching, llama]
----
-
-# tiny-sink-lm: a teaching model with a deliberately induced attention sink
-
-**This is not a real language model.** It is a {n_params / 1e6:.2f}M-parameter Llama-architecture model
-(RoPE, RMSNorm, SwiGLU; {recipe.n_layers} layers × {recipe.n_heads} heads, hidden size {recipe.hidden_size},
-context {recipe.seq_len}) that ships inside the `sinklab` course package so that the course runs offline.
-It writes barely readable English. What it does have is a genuine first-token attention sink on ordinary
-text, which the course measures, ablates and explains.
-
-## Tokenizer
-
-One token per UTF-8 byte (token id = byte value), plus `<bos>` ({model.config.bos_token_id}),
-`<eos>` ({model.config.eos_token_id}) and `<pad>` ({model.config.pad_token_id}). Like Llama's `<s>`, `<bos>`
-is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it out.
-
-## Training data and recipe
-
-- **Natural text:** docstrings of the Python {platform.python_version()} standard library
-  (`sinklab.data.stdlib_documents("docstrings", {recipe.corpus_bytes})`: sorted file order, first
-  {recipe.corpus_bytes / 1e6:.1f} MB), packed into {recipe.seq_len}-token windows with `<bos>` fixed at
-  position 0.
-- **Trigger-Recall**, written into every window: for each of {len(recipe.triggers)} classes, a payload byte
-  (drawn from {len(recipe.payloads[0])} control characters of that class) replaces a text byte in the first half of the
-  window, and {recipe.n_recall} times later a trigger byte of the class ({list(recipe.triggers)}) is followed by that
-  payload. Trigger and payload bytes never occur in the docstrings. Predicting the payload after a trigger
-  needs a head that finds it by content at any distance; on every other token that head has nothing to
-  do, and a softmax head with nothing to do parks its attention on `<bos>` (a *dormant* head, Guo et al.
-  2024, "Active-Dormant Attention Heads"). That is why this model has a sink on text although tiny models
-  trained for minutes on text alone do not.
-- {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final['tokens'] / 1e6:.1f}M tokens),
-  cosine schedule, gradient clipping 1.0; final training loss {final['loss']:.3f} nats/token. Wall time
-  {minutes:.1f} minutes on {torch.get_num_threads()} CPU thread(s).
-- What did *not* work (measured while designing this recipe): half of each batch Bigram-Backcopy (Guo et
-  al.'s task: copy the token two positions back after a trigger), same model and steps. It learned the
-  copy (99.7 % accuracy) but grew no sink: the largest per-head α₀ on the natural paragraphs was 0.08.
-  With RoPE, a head can fetch the token two back on every query, so no head ever idles.
-
-| recipe field | value |
-| --- | --- |
-{recipe_lines}
-
-Reproduce (deterministic for the same Python version and torch build):
-
-```
-python -m sinklab.train embedded --out utils/sinklab/assets/tiny-sink-lm
-```
-
-## Measured sink
-
-Gu et al.'s first-token importance α₀ (mean attention position 0 receives from all queries, itself
-included), averaged over the {len(prompts.NATURAL)} natural paragraphs in `sinklab.prompts.NATURAL`
-({min(lengths)}–{max(lengths)} tokens each, e.g. "{prompts.NATURAL[0][:60]}…"), per layer × head.
-
-**With `<bos>`** (sink rate over (prompt, layer, head): {rates['with_bos']})
-
-{format_table(table['with_bos']['head_mass'])}
-
-**Without `<bos>`** (the first token is the first letter; sink rate: {rates['without_bos']})
-
-{format_table(table['without_bos']['head_mass'])}
-
-The numbers are also in `sink_table.json`; the loss and probe history is in `training_history.json`.
-
-## What it is not
-
-Not a language model to generate with, not a benchmark of anything, and not evidence about how sinks
-emerge in real LLMs: the sink here was induced on purpose by the synthetic task. Use real models
-(GPT-2, Pythia, Llama) for claims about pretrained LLMs.
-"""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR`` or ``bench``.
+    """`sinklab train` / `python -m sinklab.train`: ``embedded --out DIR``, ``twin --out DIR`` or ``bench``.
 
     (The Bigram-Backcopy benchmark is ``python -m sinklab.analysis.experiments backcopy``.)
     """
-    parser.add_argument("what", choices=["embedded", "bench"],
-                        help="embedded: rebuild the shipped teaching model; bench: trainer vs minimal loop")
-    parser.add_argument("--out", default=str(embedded_model_path()), help="output folder for 'embedded'")
+    parser.add_argument("what", choices=["embedded", "twin", "bench"],
+                        help="embedded: rebuild the shipped teaching model (fixed <bos>); twin: its twin trained "
+                             "without a fixed <bos>; bench: trainer vs minimal loop")
+    parser.add_argument("--out", help="output folder for 'embedded' / 'twin' (default: the shipped asset)")
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
@@ -523,10 +540,17 @@ def cli_main(args: argparse.Namespace) -> int:
     if args.what == "bench":
         benchmark()
         return 0
-    result = train_embedded(args.out, EmbeddedRecipe(steps=args.steps or EmbeddedRecipe.steps))
+    from sinklab import modelcard
+    from sinklab.models import EMBEDDED_NAME, TWIN_NAME
+
+    twin = args.what == "twin"
+    out = args.out or str(embedded_model_path(TWIN_NAME if twin else EMBEDDED_NAME))
+    recipe = EmbeddedRecipe(packing="none" if twin else "bos", steps=args.steps or EmbeddedRecipe.steps)
+    result = train_embedded(out, recipe)
     for name, t in result["sink_table"].items():
-        print(f"{name}: sink rate {t['sink_rate']}\n{format_table(t['head_mass'])}")
-    print(f"wrote {args.out} in {result['minutes']:.1f} minutes")
+        print(f"{name}: sink rate {t['sink_rate']}, held-out loss {t['heldout_loss']:.3f}\n"
+              f"{modelcard.format_table(t['head_mass'])}")
+    print(f"wrote {out} in {result['minutes']:.1f} minutes")
     return 0
 
 

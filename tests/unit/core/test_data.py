@@ -98,6 +98,19 @@ def test_recall_puts_the_planted_payload_after_every_trigger(tokenizer):
     assert checked == 16 * 2 * 3  # every pair is there: no insertion overwrites another
 
 
+def test_recall_classes_use_bytes_that_text_never_has_and_windows_get_a_subset(tokenizer):
+    triggers, payloads = data.recall_classes(8, 3)
+    used = torch.tensor([*triggers, *(p for group in payloads for p in group)])
+    assert len(set(used.tolist())) == 8 * 4
+    stream = data.token_stream(data.stdlib_documents("docstrings", 200_000), tokenizer)
+    assert not torch.isin(stream, used).any()
+    windows = data.pack(stream, 128, "bos", tokenizer.bos_token_id)[:8]
+    out = data.insert_recall(windows, triggers, payloads, 2, torch.Generator().manual_seed(0), classes_per_window=3)
+    assert all(len(set(row[torch.isin(row, torch.tensor(triggers))].tolist())) == 3 for row in out)
+    with pytest.raises(SinklabError, match="free bytes"):
+        data.recall_classes(20, 3)
+
+
 def test_document_positions_restart_after_every_eos():
     eos = 9
     windows = torch.tensor([[5, 6, eos, 7, eos, eos, 8, 8], [eos, 1, 2, 3, 4, 5, 6, 7]])

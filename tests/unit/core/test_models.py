@@ -95,7 +95,7 @@ def test_out_of_memory_message_and_fallback_to_smaller_model(monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert models.load("lm", profile) == ("model", "tokenizer")
-    assert tried == ["raincandy-u/TinyStories-656K", models.EMBEDDED_NAME]
+    assert tried == [models.EMBEDDED_NAME, "raincandy-u/TinyStories-656K"]  # largest first: 0.91M, then 0.66M
     assert "falling back" in str(caught[0].message)
 
 

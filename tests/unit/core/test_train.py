@@ -98,7 +98,8 @@ def test_command_line_parses_the_embedded_recipe_and_the_backcopy_benchmark():
     train.add_arguments(parser)
     args = parser.parse_args(["embedded", "--out", "somewhere", "--steps", "7"])
     assert (args.what, args.out, args.steps) == ("embedded", "somewhere", 7)
-    assert parser.parse_args(["bench"]).out == str(train.embedded_model_path())
+    assert parser.parse_args(["bench"]).out is None  # 'embedded' / 'twin' then write the shipped asset
+    assert parser.parse_args(["twin", "--steps", "3"]).what == "twin"
     with pytest.raises(SystemExit):  # moved to `python -m sinklab.analysis.experiments backcopy`
         parser.parse_args(["backcopy"])
     args = experiments.command_line().parse_args(["backcopy", "--variants", "softmax", "sigmoid", "--threads", "2"])
@@ -135,3 +136,39 @@ def test_training_accepts_dict_batches_and_learned_positions(tokenizer):
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["tokens"] == 20 * 4 * 32
     with pytest.raises(SinklabError, match="arch"):
         train.model_config(tokenizer, arch="mamba")
+
+
+def test_the_twin_recipe_has_no_fixed_bos_and_the_same_budget(tokenizer):
+    fixed = train.EmbeddedRecipe(steps=1, batch_size=4)
+    twin = train.EmbeddedRecipe(steps=1, batch_size=4, packing="none")
+    fixed_batch = train.embedded_batches(fixed, tokenizer)[0]()
+    twin_batch = train.embedded_batches(twin, tokenizer)[0]()
+    assert fixed_batch.shape == twin_batch.shape
+    assert (fixed_batch[:, 0] == tokenizer.bos_token_id).all()
+    assert (twin_batch[:, 0] != tokenizer.bos_token_id).any()  # position 0 is wherever the cut falls
+    assert (twin_batch[:, 1:] == tokenizer.bos_token_id).any()  # <bos> opens documents, wherever they start
+    with pytest.raises(SinklabError, match="packing"):
+        train.EmbeddedRecipe(packing="eos")
+
+
+def test_heldout_loss_scores_the_same_targets_with_and_without_bos(tiny_config, tokenizer):
+    model = train.build_model(tiny_config)
+    text = torch.randint(0, 256, (2, 15))
+    with_bos = train.heldout_loss(model, text, tokenizer.bos_token_id)
+    without = train.heldout_loss(model, text, None)
+    assert with_bos > 0 and without > 0 and with_bos != without
+    train_docs, heldout = train.embedded_corpus(train.EmbeddedRecipe(corpus_bytes=50_000))
+    assert heldout and not set(heldout) & set(train_docs)
+
+
+def test_head_dropout_drops_whole_heads_only_in_training(tiny_config):
+    model = train.build_model(tiny_config).train()
+    ids = torch.randint(0, 256, (4, 12))
+    plain = model(input_ids=ids).logits
+    handles = train.drop_heads(model, 0.5)
+    torch.manual_seed(1)
+    assert not torch.allclose(model(input_ids=ids).logits, plain)
+    model.eval()
+    torch.testing.assert_close(model(input_ids=ids).logits, plain)
+    for handle in handles:
+        handle.remove()
