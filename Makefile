@@ -4,7 +4,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: course test test-fast lint chromium
+.PHONY: course test test-fast lint chromium site test-site
 
 $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
@@ -41,3 +41,23 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check utils tests course
 	$(BIN)/ruff format --check utils tests
+
+# The course site in _site/ (utils/sinklab/site.py: Sphinx, MyST-NB, the book theme; offline), from the notebooks
+# the test run executed and kept in artifacts/executed/. On a fresh clone, with none kept yet, it runs them once
+# (the notebook part of `make test`); it never executes a notebook that a test run already did.
+$(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e ".[test,site]" && touch $@
+
+site: $(VENV)/.site-installed
+	@ls artifacts/executed/solutions/*.ipynb >/dev/null 2>&1 || { \
+	  echo "no executed notebooks in artifacts/executed/solutions/: running the solution notebooks once"; \
+	  SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest solutions --nbval-lax -q -p no:cacheprovider; }
+	@t=$$(date +%s); \
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/python -m sinklab.site; rc=$$?; \
+	echo "phase site (build): $$(( $$(date +%s) - t )) s"; exit $$rc
+
+# The site in headless Chromium, offline: every chapter page draws as many charts as its notebook has.
+test-site: site chromium
+	@t=$$(date +%s); \
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests/test_site.py -q; rc=$$?; \
+	echo "phase site (browser test): $$(( $$(date +%s) - t )) s"; exit $$rc

@@ -6,7 +6,8 @@ notebooks in solutions/ as well as tests/) puts those outputs back into a copy o
 writes it, when the notebook's last cell is done, to artifacts/executed/<path of the notebook>
 (e.g. artifacts/executed/solutions/02_first_look.ipynb). Its metadata records the profile, when it
 ran, how long it took, and which cells failed or were skipped. `make site` builds from these copies
-(utils/sinklab/site.py); nothing runs a notebook a second time.
+(utils/sinklab/site.py); nothing runs a notebook a second time. tests/test_site.py, which builds and
+opens the site, is moved after the notebooks so that one `pytest tests solutions` does it all in order.
 """
 
 import copy
@@ -21,6 +22,13 @@ ROOT = Path(__file__).resolve().parent
 EXECUTED = ROOT / "artifacts" / "executed"
 
 _runs: dict = {}  # nbval's notebook collector -> {"outputs": {cell number: outputs}, "failed": [...], ...}
+
+
+def pytest_collection_modifyitems(items):
+    """Run the site's tests last: they read the notebooks this run executes."""
+    last = [item for item in items if item.path.name == "test_site.py"]
+    if last:
+        items[:] = [item for item in items if item.path.name != "test_site.py"] + last
 
 
 def _is_nbval_cell(item) -> bool:
