@@ -10,7 +10,8 @@ from disk with no network:
   `plots` stores in the chart's output metadata; the chart's PNG stays underneath as the static
   fallback (no JavaScript: the PNG shows);
 - an explorer (a widget in a live kernel) shows its default state, with a note saying what it does live;
-- maths is typeset by a local MathJax 2 (the `jupyter-server-mathjax` wheel), the Colab badge is a local SVG.
+- maths is typeset by a local MathJax 2 (the `jupyter-server-mathjax` wheel, its STIX web fonts);
+- the Colab badge is a local SVG.
 
 Each chapter page opens with where its outputs come from: the profile, the models, when it ran.
 """
@@ -34,7 +35,7 @@ DEFAULT_REPOSITORY = "sinklab/sinklab"  # used when course.yml has no `repositor
 EXECUTED = Path("artifacts") / "executed" / "solutions"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 EXPLORER_CALL = re.compile(r"(?<![\w])(?!compute_)\w+_explorer\(")
-MATHJAX_SKIP = ("fonts", "HTML-CSS", "CommonHTML", "PreviewHTML", "NativeMML", "docs", "test", "unpacked")
+MATHJAX_SKIP = ("docs", "test", "unpacked", "*.md")
 
 BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img" aria-label="Open in Colab">
 <rect width="117" height="20" rx="3" fill="#555"/><rect x="28" width="89" height="20" rx="3" fill="#f9ab00"/>
@@ -91,11 +92,15 @@ html_css_files = ["sinklab.css"]
 html_js_files = ["sinklab-vega.js", "sinklab-charts.js"]
 html_theme_options = {{"repository_url": {repo_url!r}, "use_repository_button": True, "home_page_in_toc": True,
                        "show_toc_level": 2, "navigation_with_keys": False}}
-mathjax_path = "mathjax/MathJax.js"
-mathjax2_config = {{"jax": ["input/TeX", "output/SVG"], "extensions": ["tex2jax.js"],
-                    "TeX": {{"extensions": ["AMSmath.js", "AMSsymbols.js"]}}, "SVG": {{"font": "STIX-Web"}},
-                    "tex2jax": {{"inlineMath": [["\\\\(", "\\\\)"]], "displayMath": [["\\\\[", "\\\\]"]]}},
-                    "menuSettings": {{"zoom": "None"}}, "showMathMenu": False, "messageStyle": "none"}}
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"  # the wheel's one combined config
+mathjax2_config = {{"HTML-CSS": {{"availableFonts": ["STIX-Web"], "preferredFont": "STIX-Web", "webFont": "STIX-Web",
+                                 "imageFont": None,  # MathJax's blank probe font, without its about:blank URL
+                                 "styles": {{"@font-face": {{"font-family": "MathJax_Blank",
+                                                             "src": "local('none')"}}}}}},
+                    "tex2jax": {{"inlineMath": [["\\\\(", "\\\\)"]], "displayMath": [["\\\\[", "\\\\]"]],
+                                "processClass": "tex2jax_process|mathjax_process|math|output_area",
+                                "ignoreClass": "tex2jax_ignore|mathjax_ignore|document"}},  # as MyST-NB marks pages
+                    "showMathMenu": False, "messageStyle": "none"}}
 """
 
 
