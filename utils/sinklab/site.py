@@ -49,7 +49,6 @@ nb_output_stderr = "remove"  # progress bars
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "html_image"]
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "myst.xref_missing"]
 exclude_patterns = ["_build"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
