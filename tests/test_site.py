@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from sinklab import build, plots
+from sinklab import build, env, plots
 from sinklab import site as course_site
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, browser  # noqa: F401  (the shared Chromium fixture)
 
@@ -141,7 +141,12 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     assert not report["broken_images"], report["broken_images"]
     if report["maths"]:
         assert report["typeset"] >= report["maths"] and report["math_errors"] == 0, report
-    assert "offline teaching profile" in report["note"] and "sinklab/tiny-sink-lm" in report["note"], report["note"]
+    note = report["note"]  # the provenance note: the profile and the models that produced the outputs
+    assert "Where the outputs on this page come from" in note and "offline teaching profile" in note, note
+    plain = note.replace("\u2019", "'")  # Sphinx curls apostrophes; course.yml has straight ones
+    assert all(model.replace("`", "") in plain for model in chapter.models), note
+    profile = env.PROFILES["ci"]
+    assert all(profile.roles[role][0] in note for role in chapter.roles), note
     repository = build.load_course(ROOT)["repository"]
     for folder in ("chapters", "solutions"):
         url = f"https://colab.research.google.com/github/{repository}/blob/"
