@@ -132,7 +132,7 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     expected = expected_charts(chapter.stem)
     start = time.monotonic()
     report = open_page(page, site / "chapters" / f"{chapter.stem}.html", charts=expected)
-    page.screenshot(path=ARTIFACTS / f"{chapter.stem}.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"{chapter.stem}.png")
     print(f"\n{chapter.stem}: {report['interactive']}/{expected} charts drawn, {report['typeset']} maths, "
           f"{time.monotonic() - start:.1f} s")
     assert report["charts"] == expected, f"{report['charts']} chart boxes on the page, {expected} in the notebook"
