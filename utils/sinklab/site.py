@@ -274,6 +274,8 @@ def build_site(root: Path | None = None, out: Path | None = None, executed: Path
     out, executed = out or root / "_site", executed or root / EXECUTED
     src = root / "build" / "site-src"
     counts = stage(root, src, executed)
+    if (out / "charts.json").is_file():  # a previous site: start clean, so no page of an old build lingers
+        shutil.rmtree(out)
     if build_main(["-b", "html", "-q", "-d", str(root / "build" / "site-doctrees"), str(src), str(out)]) != 0:
         raise SinklabError("Sphinx could not build the site; its messages are above.")
     (out / "charts.json").write_text(json.dumps(counts, indent=1) + "\n")  # what each chapter page should draw
