@@ -54,7 +54,6 @@ html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = ["_static"]
 html_context = {{"default_mode": "light"}}  # else the theme logs an error on a first visit from disk
-html_copy_source = False
 html_show_search_summary = False  # the summaries are fetch()ed, which a page opened from disk may not do
 html_show_sourcelink = False
 html_css_files = ["sinklab.css"]
