@@ -271,12 +271,15 @@ def build_site(root: Path | None = None, out: Path | None = None, executed: Path
     start = time.monotonic()
     root = root or build.repo_root()
     out, executed = out or root / "_site", executed or root / EXECUTED
-    src = root / "build" / "site-src"
-    counts = stage(root, src, executed)
-    if (out / "charts.json").is_file():  # a previous site: start clean, so no page of an old build lingers
-        shutil.rmtree(out)
-    if build_main(["-b", "html", "-q", "-d", str(root / "build" / "site-doctrees"), str(src), str(out)]) != 0:
+    work = root / "build" / "site"  # Sphinx's source, doctrees and html; MyST-NB writes beside the html too
+    counts = stage(root, work / "src", executed)
+    if build_main(["-b", "html", "-q", "-d", str(work / "doctrees"), str(work / "src"), str(work / "html")]) != 0:
         raise SinklabError("Sphinx could not build the site; its messages are above.")
+    if out.exists() and ((out / "charts.json").is_file() or not any(out.iterdir())):
+        shutil.rmtree(out)  # a previous site: replaced whole, so no page of an old build lingers
+    if out.exists():
+        raise SinklabError(f"{out} exists and is not a sinklab site. Fix: remove it or pass another --out.")
+    shutil.move(work / "html", out)
     (out / "charts.json").write_text(json.dumps(counts, indent=1) + "\n")  # what each chapter page should draw
     (out / "build.json").write_text(json.dumps({"seconds": round(time.monotonic() - start, 1),
                                                 "executed": str(executed)}, indent=1) + "\n")
