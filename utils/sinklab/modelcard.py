@@ -162,6 +162,7 @@ the attention a query puts on its last 8 tokens, itself included, mean over head
 
 Largest first-token norm ratio with `<bos>`: {peak:.1f}. First-token value norm over the other tokens' in the
 sink heads: {sink_heads_value_ratio(table)}.
+{targets(table) if fixed else ""}
 {twin_section(name, table, twin_table)}
 The numbers are also in `sink_table.json`; the loss and probe history is in `training_history.json`.
 
@@ -195,6 +196,32 @@ PILOTS = [  # design pilots of this recipe, measured (T = 64, natural text, with
 
 def negative_lines() -> str:
     return "\n".join(f"- {line}" for line in PILOTS)
+
+
+def targets(table: dict) -> str:
+    """The design targets of sinklab issue 17 (an LLM-like sink), each with the value measured above."""
+    w, wo = table["with_bos"], table["without_bos"]
+    local = [sum(row) / len(row) for row in w["local_mass"]]
+    head_mass = torch.tensor(w["head_mass"])
+    values = torch.tensor(w["first_value_norm_ratio"])[head_mass > 0.3]
+    rate, rate_without = w["sink_rate"], wo["sink_rate"]
+    rows = [
+        ("sink rate ≥ 50 % at ε = 0.3 with `<bos>`", f"{100 * rate['0.3']:.1f} %", rate["0.3"] >= 0.5),
+        ("sink rate ≥ 15 % at ε = 0.8 with `<bos>`", f"{100 * rate['0.8']:.1f} %", rate["0.8"] >= 0.15),
+        ("sink rate ≤ 5 % at ε = 0.3 without `<bos>`", f"{100 * rate_without['0.3']:.1f} %",
+         rate_without["0.3"] <= 0.05),
+        ("layers 0–1 mostly local (local mass > 0.5)", f"{local[0]:.2f}, {local[1]:.2f}", min(local[:2]) > 0.5),
+        ("first-token norm ratio ≥ 10 by layer 2", f"{max(w['first_norm_ratio'][1:4]):.1f}",
+         max(w["first_norm_ratio"][1:4]) >= 10),
+        ("small `<bos>` value norm in sink heads (ratio < 0.5)",
+         f"{values.median().item():.2f}" if len(values) else "no sink heads",
+         bool(len(values)) and values.median().item() < 0.5),
+    ]
+    lines = ["| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {target} | {value} | {'yes' if ok else '**no**'} |" for target, value, ok in rows]
+    intro = ("The recipe was meant to give a sink that looks like a pretrained LLM's (sinklab issue 17). "
+             "Each target with the value measured above:")
+    return "\n## Against the design targets (an LLM-like sink)\n\n" + intro + "\n\n" + "\n".join(lines) + "\n"
 
 
 def twin_section(name: str, table: dict, twin_table: dict | None) -> str:
