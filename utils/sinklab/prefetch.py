@@ -16,7 +16,7 @@ from pathlib import Path
 from sinklab import build, env, models
 from sinklab.errors import SinklabError
 
-SHIPPED = (models.EMBEDDED_NAME, models.MINILM_NAME)
+SHIPPED = (*models.SHIPPED_TEACHING, models.MINILM_NAME)
 # What from_pretrained reads: config, tokenizer and generation files, and the weights in one format.
 FILES = ["*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
 SAFETENSORS, PYTORCH_BIN = ["*.safetensors"], ["*.bin"]
