@@ -55,6 +55,16 @@ def two_by_two(tables: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def sink_sentence(table: dict) -> str:
+    """What the card may say about the sink: only what the measured table shows."""
+    best = max(t["sink_rate"]["0.3"] for t in table.values())
+    if best >= 0.1:
+        return ("What it does have is a genuine first-token attention sink on ordinary text (measured below), "
+                "which the course measures, ablates and explains.")
+    return (f"It grew almost no first-token sink: at most {100 * best:.1f} % of (prompt, layer, head) above "
+            "ε = 0.3, with or without `<bos>` (measured below).")
+
+
 def sink_heads_value_ratio(table: dict, eps: float = 0.3) -> str:
     """Median over the sink heads (importance > eps, with <bos>) of the first token's value norm / the others'."""
     t = table["with_bos"]
@@ -81,6 +91,8 @@ def model_card(recipe, model, history: list[dict], table: dict, minutes: float, 
                f"{recipe.seq_len}-token windows: position 0 holds whatever token the cut lands on, and `<bos>` "
                "occurs wherever a document starts (no fixed `<bos>`, Barbero et al. 2025, Table 2)")
     peak = max(table["with_bos"]["first_norm_ratio"][1:])
+    per_window = ("all of them in every window" if recipe.classes_per_window >= recipe.n_classes else
+                  f"{recipe.classes_per_window} of them drawn at random per window")
     return f"""---
 license: apache-2.0
 library_name: transformers
@@ -88,13 +100,13 @@ pipeline_tag: text-generation
 tags: [sinklab, attention-sink, teaching, llama]
 ---
 
-# {name}: a teaching model with a deliberately induced attention sink
+# {name}: {"a teaching model with a deliberately induced attention sink" if fixed else
+            "the twin of tiny-sink-lm, trained without a fixed <bos>"}
 
 **This is not a real language model.** It is a {n_params / 1e6:.2f}M-parameter Llama-architecture model
 (RoPE, RMSNorm, SwiGLU; {recipe.n_layers} layers × {recipe.n_heads} heads, hidden size {recipe.hidden_size},
 context {recipe.seq_len}) that ships inside the `sinklab` course package so that the course runs offline
-(`sinklab.models.load_model("sinklab/{name}")`). It writes barely readable English. What it does have is
-a genuine first-token attention sink on ordinary text, which the course measures, ablates and explains.
+(`sinklab.models.load_model("sinklab/{name}")`). It writes barely readable English. {sink_sentence(table)}
 {"Its twin `sinklab/tiny-sink-lm-nobos` is the same recipe trained without a fixed `<bos>`." if fixed else
  "It is the twin of `sinklab/tiny-sink-lm`: the same recipe, data, budget and seed, trained without a fixed `<bos>`."}
 
@@ -109,16 +121,16 @@ is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it o
 - **Natural text:** docstrings of the Python {platform.python_version()} standard library
   (`sinklab.data.stdlib_documents("docstrings", {recipe.corpus_bytes})`: sorted file order; every
   {recipe.heldout_every}th docstring is held out for the validation loss), {packing}.
-- **Trigger-Recall**, written into every window: {recipe.n_classes} classes, {recipe.classes_per_window} of them
-  drawn at random per window. For each drawn class a payload byte (one of the class's {recipe.n_payloads})
-  replaces a text byte in the first half of the window, and {recipe.n_recall} times later the class's trigger
+- **Trigger-Recall**, written into every window: {recipe.n_classes} classes, {per_window}. For each
+  class in a window a payload byte (one of the class's {recipe.n_payloads}) replaces a text byte in the first half of the window, and {recipe.n_recall} times later the class's trigger
   byte is followed by that payload. Triggers {list(triggers)}, payloads {[list(p) for p in payloads]}: bytes that
   never occur in UTF-8 English text. Predicting the payload after a trigger needs a head that finds it by
   content at any distance; on every other token such a head has nothing to do, and a softmax head with
   nothing to do parks its attention on the first token (a *dormant* head, Guo et al. 2024,
-  "Active-Dormant Attention Heads"). Many classes, each needed in few windows, spread that job over many
-  heads. That is why this model has a sink on text although tiny models trained for minutes on text
-  alone do not.
+  "Active-Dormant Attention Heads"). Each class is needed at a few positions of a window, and head dropout
+  ({recipe.head_dropout}: in training each head's output is zeroed at random, `sinklab.train.drop_heads`) makes
+  several heads learn each job. The intent: a sink on text, which tiny models trained for minutes on text
+  alone do not have.
 - {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final['tokens'] / 1e6:.1f}M tokens),
   warmup {recipe.warmup_steps} steps then cosine decay, weight decay {recipe.weight_decay} (Gu et al. 2025 find
   more sinks at 0.5 than at 0.1), gradient clipping 1.0; final training loss {final['loss']:.3f} nats/token.
