@@ -122,7 +122,8 @@ is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it o
   (`sinklab.data.stdlib_documents("docstrings", {recipe.corpus_bytes})`: sorted file order; every
   {recipe.heldout_every}th docstring is held out for the validation loss), {packing}.
 - **Trigger-Recall**, written into every window: {recipe.n_classes} classes, {per_window}. For each
-  class in a window a payload byte (one of the class's {recipe.n_payloads}) replaces a text byte in the first half of the window, and {recipe.n_recall} times later the class's trigger
+  class in a window a payload byte (one of the class's {recipe.n_payloads}) replaces a text byte in the
+  first half of the window, and {recipe.n_recall} times later the class's trigger
   byte is followed by that payload. Triggers {list(triggers)}, payloads {[list(p) for p in payloads]}: bytes that
   never occur in UTF-8 English text. Predicting the payload after a trigger needs a head that finds it by
   content at any distance; on every other token such a head has nothing to do, and a softmax head with
