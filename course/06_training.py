@@ -614,10 +614,10 @@ print(f"trained with a fixed <bos>: removing it at inference changes the held-ou
 from sinklab import measure, models, prompts, train
 
 pair_recipe = train.EmbeddedRecipe()  # the held-out split both models were trained without
+heldout = train.heldout_batch(pair_recipe, data.byte_tokenizer())  # both models share the byte tokenizer
 pair_rows = []
 for pair_name in models.SHIPPED_TEACHING:
     pair_model, pair_tokenizer = models.load_model(pair_name, device="cpu")
-    heldout = train.heldout_batch(pair_recipe, pair_tokenizer)
     for bos in (True, False):
         pair_report = measure.measure(pair_model, prompts.prompt_batch(pair_tokenizer, "natural", n=16, seq_len=64, bos=bos))
         pair_rows.append({"model": pair_name.split("/")[1], "inference": "<bos> + text" if bos else "text only",
