@@ -106,7 +106,7 @@ check_first_token_share(first_token_share)
 # One call measures how much attention every head of a real model puts on the first token. Which
 # model you get depends on the profile: `models.load("causal_lm")` asks for the model of one **role**
 # (here: a causal language model) and the profile decides which one fills it; the cell prints its
-# name. On `ci` it is a 4-layer teaching model shipped inside the package, trained with a recipe that
+# name. On `ci` it is a 6-layer teaching model shipped inside the package, trained with a recipe that
 # *deliberately induces* a sink (see its model card, `sinklab/assets/tiny-sink-lm/README.md`): its sink
 # is not evidence that sinks arise by themselves. `measure` does not build the T×T attention matrix: it
 # gets each query's first-token weight from the log-sum-exp of its scores (chapter 3 explains the trick).

@@ -757,8 +757,8 @@ plots.bars({row["heads that read the variant"]: row["share of the change"] for _
 # *Interpret it:* the sink heads put most of their attention on position 0 — yet compare their
 # share of the change with the other heads'. With BOS, the sink heads look at a token that is the
 # same in both inputs, so whatever they carry of the first word comes from their small remaining
-# attention to it. (Measured on `ci` with `sinklab/tiny-sink-lm`: 3 sink heads of 16 carry about 2 %
-# of the change, the other 13 about 80 %.) Shares need not add up to one: the heads interact through
+# attention to it. (Measured on `ci` with `sinklab/tiny-sink-lm`: 6 sink heads of 48 carry about 0.2 %
+# of the change, the other 42 about 96 %.) Shares need not add up to one: the heads interact through
 # later layers. On GPT-2 (`cpu` profile) the first word *is* the sink: run it and see whether the sink
 # heads carry more there. Note what this does *not* show: that a sink head is a no-op. With BOS, a sink
 # head attends to a token that is identical in both inputs, so it cannot carry the change whatever its

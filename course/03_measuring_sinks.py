@@ -305,14 +305,15 @@ for _, row in causal[causal["eps"] == 0.3].iterrows():
               "(the papers' claims about pretrained LLMs are not asserted for it)")
 if "sinklab/tiny-sink-lm" in names:
     tiny = natural[(natural["model"] == "sinklab/tiny-sink-lm") & (natural["eps"] == 0.3)]["sink_rate"].item()
-    assert tiny > 0, "tiny-sink-lm was trained to park attention on <bos>: at least one sink head at ε = 0.3"
+    assert tiny >= 0.10, "tiny-sink-lm's <bos> sink: its model card measures 17 % sink heads at ε = 0.3, T = 64"
 
 # %% [markdown]
 # ### The sink rate depends on T: one model, one threshold, several lengths
 #
-# The teaching model's card reports 6.2 % sink heads at ε = 0.3 on its 16 paragraphs (186–205 tokens each),
-# yet the sweep above measured a different number for the same model at the profile's T. Nothing is wrong
-# with either: α₀ averages a key's attention over the queries that see it, and query 0 always gives key 0
+# A sink rate is a number *at a prompt length T*. The teaching model's card reports its rate at T = 64 (Gu
+# et al.'s protocol; the previous teaching model's card used 186–205-token paragraphs and reported a third of
+# its T = 64 rate); the same model on shorter or longer prompts gives other numbers. Nothing is wrong with
+# any of them: α₀ averages a key's attention over the queries that see it, and query 0 always gives key 0
 # its full weight 1. A head that attends uniformly gives key 0 the share 1/(i + 1) at query i, so its α₀ is
 # H_T/T (chapter 2's uniform baseline, `metrics.uniform_first_token_importance`): 0.52 at T = 4, 0.22 at
 # T = 16, 0.074 at T = 64. At small T even a uniform head counts as a "sink" at ε = 0.3; as T grows, a head
@@ -343,7 +344,7 @@ if model_name == models.EMBEDDED_NAME and card.exists():
     import json
 
     card_rate = json.loads(card.read_text())["with_bos"]["sink_rate"]["0.3"]
-    print(f"the model card's sink rate (16 paragraphs of 186–205 tokens): {card_rate:.1%}")
+    print(f"the model card's sink rate (16 paragraphs, T = 64, ε = 0.3): {card_rate:.1%}")
 by_length.style.format({"sink_rate": "{:.1%}", "mean α₀": "{:.3f}", "largest α₀": "{:.3f}", "uniform α₀ = H_T/T": "{:.3f}"})
 
 # %% [markdown]
@@ -352,8 +353,8 @@ by_length.style.format({"sink_rate": "{:.1%}", "mean α₀": "{:.3f}", "largest 
 # At the smallest T the uniform line lies above ε = 0.3, so any head that spreads its attention evenly is
 # counted; the sink rate there says little. As T grows the uniform line falls like (ln T)/T, and the sink rate
 # settles on the heads that concentrate on the first token. On `ci` the sink rate changes severalfold
-# between T = 4 and T = 256, the row at the profile's T is the sweep's number above (asserted), and the row
-# nearest the card's 186–205 tokens is close to the card's number: the "discrepancy" was T. The single
+# between T = 4 and T = 256, the row at the profile's T is the sweep's number above (asserted); compare the
+# T = 64 row with the card's number printed under the table. The single
 # published mark is Gu et al.'s T = 64 value for the closest large model: compare only at T = 64, and only the
 # direction. Always report T with a sink rate.
 # </details>
@@ -535,9 +536,9 @@ print(f"{model_name}: the last query (position {length - 1}) puts {deep.mean():.
       f"layer is {sink_layer}")
 if pretrained_llm(model_name) and profile.name in ("t4", "a100"):
     assert deep.mean() > 0.3, "Xiao et al.: a Llama model's late queries put most of their attention on the first token"
-if model_name == "sinklab/tiny-sink-lm":
-    assert sink_layer == 2, "tiny-sink-lm's sink heads sit in layer 2 (its model card)"
-    assert by_position[2, -1] > 2 * by_position[0, -1], "its sink layer keeps attending to <bos> at the last position"
+if model_name == "sinklab/tiny-sink-lm":  # measured on ci: mean mass per layer 0.05/0.07/0.10/0.13/0.09/0.02
+    assert sink_layer == 3, "on this 256-token text, tiny-sink-lm's strongest sink layer is layer 3"
+    # (its sink fades with distance: at the last query, layer 2 puts 0.002 on <bos>, less than layer 0's 0.011)
 
 # %% [markdown]
 # *Interpret it:* for a query far from the start, the first token is one key among thousands. Uniform

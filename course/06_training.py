@@ -565,9 +565,10 @@ check_document_position_ids(document_position_ids)
 #
 # **What this sweep can and cannot show.** It can show that the equal-budget recipe runs and what each
 # model's loss and α₀ are. It cannot show the paper's direction: at ≈1M tokens no model here has a sink
-# to grow (see above), so differences between rows are noise-sized, and we assert none. The paper's
-# miniature needs models that *do* form sinks at a small budget — a pair of teaching models trained for it
-# (planned, not yet built); until then, the direction is the paper's, not ours.
+# to grow (see above), so differences between rows are noise-sized, and we assert none. A miniature of
+# this figure needs models that *do* form sinks at a small budget, trained at several context lengths; we
+# have not built those, so the direction is the paper's, not ours. (For the ⟨bos⟩-packing table below we
+# did build such a pair.)
 
 # %%
 tokens_per_step = text_recipe.batch_size * text_recipe.seq_len
@@ -615,6 +616,57 @@ print(f"trained with a fixed <bos>: removing it at inference changes the held-ou
 # token where the model has only ever seen ⟨bos⟩: a distribution shift, whatever the sink does. Barbero et
 # al. name this caveat. The sink columns separate the two effects only partly: they show whether the heads
 # that parked on ⟨bos⟩ find another place to park.</details>
+#
+# ### The Table-2 miniature on the shipped pair
+#
+# The runs above have no sink to lose. The course ships two teaching models that do: `sinklab/tiny-sink-lm`,
+# trained with ⟨bos⟩ fixed at position 0, and its twin `sinklab/tiny-sink-lm-nobos`, the same recipe, data,
+# budget and seed with plain windows cut anywhere in the packed text (⟨bos⟩ opens each document, wherever it
+# falls). Both learned a Trigger-Recall task on top of docstrings, which makes dormant heads (their model cards
+# give the recipe). Here we measure the 2 × 2 table ourselves: Gu et al.'s protocol (natural text, T = 64) with
+# and without ⟨bos⟩, and the loss on held-out docstrings (the same target tokens in both rows).
+
+# %%
+from sinklab import measure, models, prompts, train
+
+pair_recipe = train.EmbeddedRecipe()  # the held-out split both models were trained without
+heldout = train.heldout_batch(pair_recipe, data.byte_tokenizer())  # both models share the byte tokenizer
+pair_rows = []
+for pair_name in models.SHIPPED_TEACHING:
+    pair_model, pair_tokenizer = models.load_model(pair_name, device="cpu")
+    for bos in (True, False):
+        pair_report = measure.measure(pair_model, prompts.prompt_batch(pair_tokenizer, "natural", n=16, seq_len=64, bos=bos))
+        pair_rows.append({"model": pair_name.split("/")[1], "inference": "<bos> + text" if bos else "text only",
+                          "sink rate (ε = 0.3)": pair_report.rate(0.3), "sink rate (ε = 0.8)": pair_report.rate(0.8),
+                          "held-out loss": train.heldout_loss(pair_model, heldout, pair_tokenizer.bos_token_id if bos else None)})
+pair_table = pd.DataFrame(pair_rows).set_index(["model", "inference"])
+pair_table.round(3)
+
+# %%
+fixed_pair, free_pair = pair_table.loc["tiny-sink-lm"], pair_table.loc["tiny-sink-lm-nobos"]
+for label, rows in (("fixed <bos>", fixed_pair), ("no fixed <bos>", free_pair)):
+    print(f"{label}: sink rate {rows.loc['<bos> + text', 'sink rate (ε = 0.3)']:.1%} → "
+          f"{rows.loc['text only', 'sink rate (ε = 0.3)']:.1%} without <bos>; held-out loss "
+          f"{rows.loc['<bos> + text', 'held-out loss']:.3f} → {rows.loc['text only', 'held-out loss']:.3f}")
+print("Barbero et al. (≈120M, 30B tokens): fixed <bos> 90.84 % → 0.05 %, loss 2.69 → 7.56; "
+      "no fixed <bos> 65.10 % → 65.15 %, loss 2.69 → 2.70")
+assert fixed_pair.loc["text only", "sink rate (ε = 0.3)"] < fixed_pair.loc["<bos> + text", "sink rate (ε = 0.3)"] / 2, \
+    "trained with a fixed <bos>, the sink needs the <bos>"
+assert fixed_pair.loc["text only", "held-out loss"] > fixed_pair.loc["<bos> + text", "held-out loss"], \
+    "trained with a fixed <bos>, removing it costs loss"
+
+# %% [markdown]
+# *Interpret it:* which row of Barbero et al.'s table does each of our four rows correspond to, and which of
+# their two findings does our pair reproduce? Where the twin's numbers differ from theirs, what in our setup
+# (a synthetic task that makes the sink, ≈ 2M training tokens instead of 30B, byte tokens) could explain it?
+#
+# <details><summary>Answer</summary>The fixed-⟨bos⟩ model is their "causal, fixed ⟨bos⟩" pair of rows: its
+# sink and its loss depend on ⟨bos⟩. The twin is their "causal, no fixed ⟨bos⟩" pair: if the sink forms on
+# whatever comes first, its two sink rates are close and removing ⟨bos⟩ costs little. Read the twin's numbers
+# as measured, not as a confirmation: our sink is induced by a task, and the model sees ⟨bos⟩ inside windows
+# (at document starts), so ⟨bos⟩ at position 0 is not new to it. In the pair the course ships (their model
+# cards), the twin grew almost no sink with or without ⟨bos⟩: it reproduces the loss half of Barbero et al.'s
+# finding (⟨bos⟩ does not matter to it), not the "sink on whatever comes first" half.</details>
 #
 # ### Weight decay and learning rate (Gu et al., 2025, Tables 2 and 9)
 #

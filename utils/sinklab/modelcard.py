@@ -55,6 +55,16 @@ def two_by_two(tables: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def sink_sentence(table: dict) -> str:
+    """What the card may say about the sink: only what the measured table shows."""
+    best = max(t["sink_rate"]["0.3"] for t in table.values())
+    if best >= 0.1:
+        return ("What it does have is a genuine first-token attention sink on ordinary text (measured below), "
+                "which the course measures, ablates and explains.")
+    return (f"It grew almost no first-token sink: at most {100 * best:.1f} % of (prompt, layer, head) above "
+            "ε = 0.3, with or without `<bos>` (measured below).")
+
+
 def sink_heads_value_ratio(table: dict, eps: float = 0.3) -> str:
     """Median over the sink heads (importance > eps, with <bos>) of the first token's value norm / the others'."""
     t = table["with_bos"]
@@ -81,6 +91,8 @@ def model_card(recipe, model, history: list[dict], table: dict, minutes: float, 
                f"{recipe.seq_len}-token windows: position 0 holds whatever token the cut lands on, and `<bos>` "
                "occurs wherever a document starts (no fixed `<bos>`, Barbero et al. 2025, Table 2)")
     peak = max(table["with_bos"]["first_norm_ratio"][1:])
+    per_window = ("all of them in every window" if recipe.classes_per_window >= recipe.n_classes else
+                  f"{recipe.classes_per_window} of them drawn at random per window")
     return f"""---
 license: apache-2.0
 library_name: transformers
@@ -88,13 +100,13 @@ pipeline_tag: text-generation
 tags: [sinklab, attention-sink, teaching, llama]
 ---
 
-# {name}: a teaching model with a deliberately induced attention sink
+# {name}: {"a teaching model with a deliberately induced attention sink" if fixed else
+            "the twin of tiny-sink-lm, trained without a fixed <bos>"}
 
 **This is not a real language model.** It is a {n_params / 1e6:.2f}M-parameter Llama-architecture model
 (RoPE, RMSNorm, SwiGLU; {recipe.n_layers} layers × {recipe.n_heads} heads, hidden size {recipe.hidden_size},
 context {recipe.seq_len}) that ships inside the `sinklab` course package so that the course runs offline
-(`sinklab.models.load_model("sinklab/{name}")`). It writes barely readable English. What it does have is
-a genuine first-token attention sink on ordinary text, which the course measures, ablates and explains.
+(`sinklab.models.load_model("sinklab/{name}")`). It writes barely readable English. {sink_sentence(table)}
 {"Its twin `sinklab/tiny-sink-lm-nobos` is the same recipe trained without a fixed `<bos>`." if fixed else
  "It is the twin of `sinklab/tiny-sink-lm`: the same recipe, data, budget and seed, trained without a fixed `<bos>`."}
 
@@ -109,16 +121,17 @@ is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it o
 - **Natural text:** docstrings of the Python {platform.python_version()} standard library
   (`sinklab.data.stdlib_documents("docstrings", {recipe.corpus_bytes})`: sorted file order; every
   {recipe.heldout_every}th docstring is held out for the validation loss), {packing}.
-- **Trigger-Recall**, written into every window: {recipe.n_classes} classes, {recipe.classes_per_window} of them
-  drawn at random per window. For each drawn class a payload byte (one of the class's {recipe.n_payloads})
-  replaces a text byte in the first half of the window, and {recipe.n_recall} times later the class's trigger
+- **Trigger-Recall**, written into every window: {recipe.n_classes} classes, {per_window}. For each
+  class in a window a payload byte (one of the class's {recipe.n_payloads}) replaces a text byte in the
+  first half of the window, and {recipe.n_recall} times later the class's trigger
   byte is followed by that payload. Triggers {list(triggers)}, payloads {[list(p) for p in payloads]}: bytes that
   never occur in UTF-8 English text. Predicting the payload after a trigger needs a head that finds it by
   content at any distance; on every other token such a head has nothing to do, and a softmax head with
   nothing to do parks its attention on the first token (a *dormant* head, Guo et al. 2024,
-  "Active-Dormant Attention Heads"). Many classes, each needed in few windows, spread that job over many
-  heads. That is why this model has a sink on text although tiny models trained for minutes on text
-  alone do not.
+  "Active-Dormant Attention Heads"). Each class is needed at a few positions of a window, and head dropout
+  ({recipe.head_dropout}: in training each head's output is zeroed at random, `sinklab.train.drop_heads`) makes
+  several heads learn each job. The intent: a sink on text, which tiny models trained for minutes on text
+  alone do not have.
 - {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final['tokens'] / 1e6:.1f}M tokens),
   warmup {recipe.warmup_steps} steps then cosine decay, weight decay {recipe.weight_decay} (Gu et al. 2025 find
   more sinks at 0.5 than at 0.1), gradient clipping 1.0; final training loss {final['loss']:.3f} nats/token.
@@ -162,6 +175,7 @@ the attention a query puts on its last 8 tokens, itself included, mean over head
 
 Largest first-token norm ratio with `<bos>`: {peak:.1f}. First-token value norm over the other tokens' in the
 sink heads: {sink_heads_value_ratio(table)}.
+{targets(table) if fixed else ""}
 {twin_section(name, table, twin_table)}
 The numbers are also in `sink_table.json`; the loss and probe history is in `training_history.json`.
 
@@ -195,6 +209,32 @@ PILOTS = [  # design pilots of this recipe, measured (T = 64, natural text, with
 
 def negative_lines() -> str:
     return "\n".join(f"- {line}" for line in PILOTS)
+
+
+def targets(table: dict) -> str:
+    """The design targets of sinklab issue 17 (an LLM-like sink), each with the value measured above."""
+    w, wo = table["with_bos"], table["without_bos"]
+    local = [sum(row) / len(row) for row in w["local_mass"]]
+    head_mass = torch.tensor(w["head_mass"])
+    values = torch.tensor(w["first_value_norm_ratio"])[head_mass > 0.3]
+    rate, rate_without = w["sink_rate"], wo["sink_rate"]
+    rows = [
+        ("sink rate ≥ 50 % at ε = 0.3 with `<bos>`", f"{100 * rate['0.3']:.1f} %", rate["0.3"] >= 0.5),
+        ("sink rate ≥ 15 % at ε = 0.8 with `<bos>`", f"{100 * rate['0.8']:.1f} %", rate["0.8"] >= 0.15),
+        ("sink rate ≤ 5 % at ε = 0.3 without `<bos>`", f"{100 * rate_without['0.3']:.1f} %",
+         rate_without["0.3"] <= 0.05),
+        ("layers 0–1 mostly local (local mass > 0.5)", f"{local[0]:.2f}, {local[1]:.2f}", min(local[:2]) > 0.5),
+        ("first-token norm ratio ≥ 10 by layer 2", f"{max(w['first_norm_ratio'][1:4]):.1f}",
+         max(w["first_norm_ratio"][1:4]) >= 10),
+        ("small `<bos>` value norm in sink heads (ratio < 0.5)",
+         f"{values.median().item():.2f}" if len(values) else "no sink heads",
+         bool(len(values)) and values.median().item() < 0.5),
+    ]
+    lines = ["| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {target} | {value} | {'yes' if ok else '**no**'} |" for target, value, ok in rows]
+    intro = ("The recipe was meant to give a sink that looks like a pretrained LLM's (sinklab issue 17). "
+             "Each target with the value measured above:")
+    return "\n## Against the design targets (an LLM-like sink)\n\n" + intro + "\n\n" + "\n".join(lines) + "\n"
 
 
 def twin_section(name: str, table: dict, twin_table: dict | None) -> str:

@@ -1,8 +1,10 @@
 """Profiles, device/dtype choice, seeding, frontend detection and the doctor."""
 
+import json
+
 import torch
 
-from sinklab import env
+from sinklab import env, models
 from sinklab.course import doctor
 from sinklab.course import notebook_setup as setup
 
@@ -73,7 +75,9 @@ def test_doctor_reports_profile_models_and_embedded_sink():
     assert rows["profile"].startswith("ci")
     assert "sinklab/tiny-sink-lm [shipped (offline)]" in rows["role causal_lm"]
     assert "renders offline" in rows["charts"]
-    assert "sink rate" in rows["embedded model"]
+    for name in models.SHIPPED_TEACHING:  # the rates each asset's sink_table.json holds
+        table = json.loads((models.embedded_model_path(name) / "sink_table.json").read_text())
+        assert f"with <bos> {100 * table['with_bos']['sink_rate']['0.3']:.0f}%" in rows[name], rows[name]
     assert "Nothing to fix." in doctor.format_report(list(rows.items()))
 
 

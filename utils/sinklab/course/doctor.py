@@ -20,24 +20,29 @@ def _version(package: str) -> str:
 
 def model_availability(name: str) -> str:
     """'shipped (offline)', 'in local HF cache', or 'download on first use'."""
-    if name in (models.EMBEDDED_NAME, models.MINILM_NAME):
+    if name in (*models.SHIPPED_TEACHING, models.MINILM_NAME):
         return "shipped (offline)" if models.is_local(name) else "missing"
     return "in local HF cache" if models.is_local(name) else "download on first use"
 
 
-def embedded_sink_summary() -> str:
-    """Load the embedded model offline and measure its first-token sink on a few prompts."""
-    from sinklab import measure
+def teaching_model_summary(name: str = models.EMBEDDED_NAME) -> str:
+    """Load a shipped teaching model offline; report the sink rates its card measured (sink_table.json).
 
-    model, tokenizer = models.load_model(models.EMBEDDED_NAME, device="cpu")
-    prompts = [
-        "The cat sat on the mat because it was tired of walking around the garden all day.",
-        "def add(a, b):\n    \"\"\"Return the sum of two numbers.\"\"\"\n    return a + b\n",
-    ]
-    batch = tokenizer(prompts, return_tensors="pt", padding=True)
-    report = measure.measure(model, batch, eps=(0.3, 0.8))
-    rates = ", ".join(f"ε={e}: {100 * r:.1f}%" for e, r in report.sink_rate.items())
-    return f"loads offline; sink rate {rates} of (prompt, layer, head)"
+    Those were measured after training with Gu et al.'s protocol (natural text, T = 64; `sinklab.train.sink_table`);
+    ``tests/test_embedded_model.py`` re-measures them independently.
+    """
+    import json
+
+    models.load_model(name, device="cpu")  # raises a SinklabError with the fix when it does not load
+    table = json.loads((models.embedded_model_path(name) / "sink_table.json").read_text())
+    parts = []
+    for setting, label in (("with_bos", "with <bos>"), ("without_bos", "without")):
+        rates = table[setting]["sink_rate"]
+        parts.append(f"{label} " + "/".join(f"{100 * rates[e]:.0f}%" for e in ("0.3", "0.8")))
+    return "loads offline; sink rate at ε = 0.3/0.8 (natural text, T = 64): " + "; ".join(parts)
+
+
+embedded_sink_summary = teaching_model_summary  # the name chapter 0 used before the twin existed
 
 
 def report() -> list[tuple[str, str]]:
@@ -66,10 +71,11 @@ def report() -> list[tuple[str, str]]:
         rows.append(("charts", f"FIX: charts cannot render ({e}); `pip install -U vl-convert-python altair`"))
     rows.append(("widgets", f"ipywidgets {_version('ipywidgets')}; explorers fall back to static charts "
                             "where no widget frontend is present"))
-    try:
-        rows.append(("embedded model", embedded_sink_summary()))
-    except Exception as e:
-        rows.append(("embedded model", f"FIX: {e}"))
+    for name in models.SHIPPED_TEACHING:
+        try:
+            rows.append((name, teaching_model_summary(name)))
+        except Exception as e:
+            rows.append((name, f"FIX: {e}"))
     return rows
 
 

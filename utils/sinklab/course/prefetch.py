@@ -18,7 +18,7 @@ from sinklab.course import tracks
 from sinklab.course.spec import in_track, load_course, repo_root
 from sinklab.errors import SinklabError
 
-SHIPPED = (models.EMBEDDED_NAME, models.MINILM_NAME)
+SHIPPED = (*models.SHIPPED_TEACHING, models.MINILM_NAME)
 # What from_pretrained reads: config, tokenizer and generation files, and the weights in one format.
 FILES = ["*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
 SAFETENSORS, PYTORCH_BIN = ["*.safetensors"], ["*.bin"]
