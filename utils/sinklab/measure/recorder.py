@@ -70,9 +70,9 @@ class CallCollector:
         key = (site.stack, site.layer)
         if key in self.layers:
             raise SinklabError(
-                f"{site.path} ran twice in one forward call (a layer shared across depths), so its statistics "
-                f"cannot be attributed to one layer of {self.model_name}. Fix: measure a model without shared "
-                "attention layers."
+                f"{site.path} ran more than once in one forward call (a layer shared across depths, or a module "
+                "computing several attention maps such as differential attention), so its statistics cannot be "
+                f"attributed to one layer of {self.model_name}. Fix: none in sinklab for this architecture."
             )
         for name in CHECKED_STATS:
             value = getattr(stats, name)
