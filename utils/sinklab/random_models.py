@@ -65,18 +65,28 @@ def random_model(
 
 
 def tiny_config(model_type: str, **overrides):
-    """A tiny config of ``model_type``: its defaults with every size key it has set small (see `TINY`)."""
+    """A tiny config of ``model_type``: its defaults with every size key it has set small (see `TINY`), in the
+    config and in each of its sub-configs (text, vision, encoder, decoder, ...)."""
     from transformers import AutoConfig
 
     default = AutoConfig.for_model(model_type)
-    keys = {key: value for key, value in TINY.items() if _has(default, key)}
-    for name in TEXT_CONFIG_KEYS:  # composite configs: shrink the language model too
-        sub = getattr(default, name, None)
+    return AutoConfig.for_model(model_type, **{**_tiny_keys(default), **overrides})
+
+
+def _tiny_keys(config) -> dict:
+    keys = {key: value for key, value in TINY.items() if _has(config, key)}
+    for i, name in enumerate(("pad_token_id", "bos_token_id", "eos_token_id")):  # special ids inside the vocabulary
+        if _has(config, name) and config.to_dict()[name] >= VOCAB:
+            keys[name] = i
+    layer_types = config.to_dict().get("layer_types")
+    if isinstance(layer_types, list) and layer_types:
+        keys["layer_types"] = _shrink_layer_types(layer_types)
+    names = set(getattr(config, "sub_configs", {}) or {}) | set(TEXT_CONFIG_KEYS)
+    for name in sorted(names):
+        sub = getattr(config, name, None)
         if sub is not None and hasattr(sub, "to_dict"):
-            keys[name] = {**sub.to_dict(), **{k: v for k, v in TINY.items() if _has(sub, k)}}
-    if "layer_types" in default.to_dict() and isinstance(default.to_dict()["layer_types"], list):
-        keys["layer_types"] = _shrink_layer_types(default.layer_types)
-    return AutoConfig.for_model(model_type, **{**keys, **overrides})
+            keys[name] = {**sub.to_dict(), **_tiny_keys(sub)}
+    return keys
 
 
 def _has(config, key: str) -> bool:

@@ -24,3 +24,15 @@ def test_bench_model_is_the_same_in_every_process():
     b = bench.build_model("toy", "eager", "cpu", torch.float32)
     assert a.config.num_key_value_heads == 2 and a.config.hidden_size == 512
     assert torch.equal(a.layers[0].self_attn.q_proj.weight, b.layers[0].self_attn.q_proj.weight)
+
+
+def test_padded_batch_and_sliding_window_model(monkeypatch):
+    monkeypatch.setitem(bench.SHAPES, "tiny-swa", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                       num_key_value_heads=2, intermediate_size=64, vocab_size=97,
+                                                       sliding_window=8))
+    monkeypatch.setitem(bench.FAMILIES, "tiny-swa", "mistral")
+    batch = bench.inputs(8, 32, 97, "cpu")
+    assert batch["attention_mask"].sum(1).tolist() == [32 - 2 * i for i in range(8)]  # left padding, row i: 2i pads
+    results = [bench.run_one(mode, 32, "tiny-swa", "cpu", "float32", repeats=1, batch=8) for mode in ("sdpa", "tier1")]
+    assert all(r["batch"] == 8 and r["seconds"] > 0 for r in results)
+    assert bench.build_model("tiny-swa", "sdpa", "cpu", torch.float32).config.sliding_window == 8

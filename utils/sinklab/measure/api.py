@@ -47,15 +47,31 @@ def measure(
     exact: take each layer's output from the model's own eager attention (bit-for-bit the eager
         forward; for validation). Otherwise fused kernels compute it (equal to rounding).
     method: "interface" (transformers' AttentionInterface), "hooks" (forward hooks on eager
-        attention modules, for BLOOM/Falcon/MPT) or "auto" (the interface where the model uses it).
+        attention modules, for BLOOM/Falcon/MPT) or "auto" (the interface where the model uses it,
+        the hooks where its modeling code cannot work with sinklab's lazy mask; ``report.method``
+        says which ran).
 
     Models switched to a sink-free attention variant (`sinklab.variants.use`) keep their attention
     function, which records the statistics from the weights it computes (``report.kernels`` says so).
     """
     batch = model_inputs(model, inputs)
-    with torch.no_grad(), sink_stats(
-        model, stats, eps=eps, topk=topk, chunk_mb=chunk_mb, exact=exact, method=method
-    ) as recorder:
+    options = dict(eps=eps, topk=topk, chunk_mb=chunk_mb, exact=exact)
+    try:
+        return _one_call(model, batch, stats, method, options)
+    except (TypeError, AttributeError, IndexError) as e:  # modeling code treating sinklab's lazy mask as a tensor
+        if "LazyMask" not in str(e):
+            raise
+        if method != "auto" or variant_of(model) != "softmax":
+            raise SinklabError(
+                f"{type(model).__name__}'s modeling code uses the attention mask as a tensor outside the attention "
+                f"function ({type(e).__name__}: {e}), which sinklab's lazy mask cannot serve. Fix: measure it with "
+                "method='hooks'."
+            ) from e
+        return _one_call(model, batch, stats, "hooks", options)  # method="auto": the hooks measure it instead
+
+
+def _one_call(model, batch, stats, method, options) -> SinkReport:
+    with torch.no_grad(), sink_stats(model, stats, method=method, **options) as recorder:
         model(**batch)
     return recorder.last
 

@@ -70,9 +70,9 @@ class CallCollector:
         key = (site.stack, site.layer)
         if key in self.layers:
             raise SinklabError(
-                f"{site.path} ran twice in one forward call (a layer shared across depths), so its statistics "
-                f"cannot be attributed to one layer of {self.model_name}. Fix: measure a model without shared "
-                "attention layers."
+                f"{site.path} ran more than once in one forward call (a layer shared across depths, or a module "
+                "computing several attention maps such as differential attention), so its statistics cannot be "
+                f"attributed to one layer of {self.model_name}. Fix: none in sinklab for this architecture."
             )
         for name in CHECKED_STATS:
             value = getattr(stats, name)
@@ -108,7 +108,9 @@ class CallCollector:
             paths = [s.path for s in self.sites.values() if s.stack == stack and s.layer in missing][:3]
             raise SinklabError(
                 f"Attention layers {missing} of {self.model_name} ({', '.join(paths)}) reported no statistics: "
-                "their attention bypasses transformers' AttentionInterface. Fix: measure with method='hooks'."
+                "their attention bypasses transformers' AttentionInterface, or is not softmax attention (e.g. "
+                "linear attention in a hybrid model). Fix: measure with method='hooks' if they are eager softmax "
+                "attention; sinklab cannot measure linear attention."
             )
         return [self.layers[(stack, layer)] for layer in expected]
 
@@ -124,6 +126,12 @@ class CallCollector:
     def module_mask(self, module: torch.nn.Module, batch: int, q_length: int, kv_length: int) -> LazyMask:
         """The mask of a layer whose module hides it (the hooks): causal or bidirectional as the module says,
         its sliding window if it has one, and this call's padding."""
+        if self.padding is not None and self.padding.shape[-1] != kv_length:
+            raise SinklabError(
+                f"{type(module).__name__} attends to {kv_length} keys but the input has {self.padding.shape[-1]} "
+                "tokens (the model adds prompt or memory tokens of its own), so which key is the first token is "
+                "ambiguous and sinklab cannot measure it exactly. Fix: none in sinklab for this architecture."
+            )
         padding = None if self.padding is None or bool(self.padding.all()) else self.padding
         if not getattr(module, "is_causal", True):
             return LazyMask(bidirectional_mask_function, padding, batch, q_length, kv_length, 0, 0)
@@ -163,6 +171,8 @@ class SinkRecorder:
                                     self.dtype)
         self._context = collecting(self.active)
         self._context.__enter__()
+        if self.method == "hooks":  # older attention modules return their weights only when asked
+            kwargs = {**kwargs, "output_attentions": True}
         return args, kwargs
 
     def end_call(self, model, args, kwargs, output) -> None:
@@ -258,12 +268,13 @@ def _attention_hooks(recorder: SinkRecorder) -> list:
         if collector is None:
             return None
         site = collector.site_of(module)
-        weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+        weights = output[1] if isinstance(output, (tuple, list)) and len(output) > 1 else None
         if not isinstance(weights, torch.Tensor) or weights.ndim != 4:
             raise SinklabError(
-                f"{site.path} ({type(module).__name__}) returned no attention weights, so the hooks cannot "
-                "measure it. Fix: load the model with attn_implementation='eager', or use method='interface' "
-                "if it supports it."
+                f"{site.path} ({type(module).__name__}) returned no [batch, heads, T, T] attention weights even "
+                "with eager attention and output_attentions=True, so the hooks cannot measure it (it may not be "
+                "softmax attention, e.g. RWKV or linear attention). Fix: use method='interface' if the model "
+                "supports it; otherwise sinklab cannot measure this architecture."
             )
         mask = collector.module_mask(module, weights.shape[0], weights.shape[2], weights.shape[3])
         stats = statistics_from_weights(weights, mask, collector.options, site.layer)
@@ -271,7 +282,7 @@ def _attention_hooks(recorder: SinkRecorder) -> list:
         stats.window = window if isinstance(window, int) else None
         stats.layer_type = layer_type(module, stats.window)
         collector.add_layer(stats, module)
-        return (output[0], None, *output[2:])
+        return type(output)([output[0], None, *output[2:]])  # drop the weights: nothing is kept
 
     return [site.module.register_forward_hook(reduce_weights) for site in recorder.sites]
 
@@ -334,6 +345,6 @@ def _max_positions(config) -> int | None:
     text_config = config.get_text_config()
     for name in ("max_position_embeddings", "n_positions"):
         value = getattr(text_config, name, None)
-        if isinstance(value, int):
+        if isinstance(value, int) and value > 0:  # XLNet says -1: no limit
             return value
     return None

@@ -198,6 +198,13 @@ def _stack(layers: list[LayerStats], name: str) -> torch.Tensor | None:
 def _stack_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-layer (first, rest) pairs ``[B, Hkv]`` -> two tensors ``[B, L, Hkv]`` on the CPU."""
     firsts, rests = zip(*pairs)
+    shapes = sorted({tuple(f.shape) for f in firsts})
+    if len(shapes) > 1:
+        raise SinklabError(
+            f"The attention layers of this model have different numbers of key/value heads ({shapes}), which a "
+            "SinkReport's [batch, layer, head] tensors cannot hold. Fix: measure a model whose layers all have "
+            "the same number of key/value heads."
+        )
     return torch.stack(firsts, 1).cpu(), torch.stack(rests, 1).cpu()
 
 
