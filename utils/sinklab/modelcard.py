@@ -255,20 +255,17 @@ Table 1; their Table 2 threshold is not given in the notes we have).
 """
 
 
-def write_card(folder, twin_folder=None) -> str:
-    """(Re)write ``folder/README.md`` from the files training left there (weights, recipe.json,
-    sink_table.json, training_history.json); the 2 x 2 table is added when the other model of the pair
-    (default: the sibling folder) has a sink_table.json too. Returns the card."""
+def write_card(folder, recipe, twin_folder=None) -> str:
+    """(Re)write ``folder/README.md`` from `recipe` (a `sinklab.train.EmbeddedRecipe`) and the files training
+    left there (weights, recipe.json, sink_table.json, training_history.json); the 2 x 2 table is added when
+    the other model of the pair (default: the sibling folder) has a sink_table.json too. Returns the card."""
     import json
     from pathlib import Path
 
     from transformers import AutoModelForCausalLM
 
-    from sinklab.train import EmbeddedRecipe
-
     folder = Path(folder)
     meta = json.loads((folder / "recipe.json").read_text())
-    recipe = EmbeddedRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
     other = NAMES["none" if recipe.packing == "bos" else "bos"]
     twin_folder = Path(twin_folder) if twin_folder else folder.parent / other
     twin_table = None

@@ -516,7 +516,7 @@ def train_embedded(out_dir: str | Path, recipe: EmbeddedRecipe | None = None, pr
     (out_dir / "sink_table.json").write_text(json.dumps(table, indent=1))
     (out_dir / "recipe.json").write_text(json.dumps({"recipe": asdict(recipe), "minutes": minutes,
                                                      "threads": torch.get_num_threads()}, indent=1))
-    modelcard.write_card(out_dir)
+    modelcard.write_card(out_dir, recipe)
     return {"history": history, "sink_table": table, "minutes": minutes}
 
 
