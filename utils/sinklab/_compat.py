@@ -1,4 +1,4 @@
-"""Every private transformers / torch API sinklab uses, in one place (each one has a test in tests/test_compat.py).
+"""Every private transformers / torch API sinklab uses, in one place (each one has a test in tests/unit/core/test_compat.py).
 
 A transformers or torch upgrade that renames one of these fails here, in an obvious place, instead of
 deep inside a measurement. Public APIs (``AttentionInterface``, ``masking_utils`` mask functions) are
