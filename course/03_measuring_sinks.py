@@ -738,7 +738,7 @@ print(f"{model_name}, block {ablation_layer}: features {found.dims} of the first
 plots.bars(perplexity, x_title="perplexity", title=f"{model_name}, with BOS: zeroing vs averaging the largest activations")
 
 # %%
-starts_with_bos = bool((no_op_batch["input_ids"][:, 0] == tokenizer.bos_token_id).all())
+starts_with_bos = tokenizer.bos_token_id is not None and bool((no_op_batch["input_ids"][:, 0] == tokenizer.bos_token_id).all())  # Qwen has no BOS
 if starts_with_bos:
     # Position 0 sees only itself, so with <bos> first its activations are the same vector on every input, and
     # the mean over n prompts is that vector up to the rounding of a float sum of n equal numbers: exact when n

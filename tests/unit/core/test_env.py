@@ -2,11 +2,13 @@
 
 import json
 
+import pytest
 import torch
 
 from sinklab import env, models
 from sinklab.course import doctor
 from sinklab.course import notebook_setup as setup
+from sinklab.errors import SinklabError
 
 
 def test_profile_from_environment_variable(monkeypatch):
@@ -135,9 +137,5 @@ def test_rehearsal_scale_shrinks_budgets_and_says_so(monkeypatch):
     assert p.n_samples == 8 and p.train_steps == 150 and "rehearsal scale 0.25" in p.description
     assert p.seq_len == env.PROFILES["cpu"].seq_len and p.roles == env.PROFILES["cpu"].roles
     monkeypatch.setenv(env.SCALE_VARIABLE, "2")
-    import pytest
-
-    from sinklab.errors import SinklabError
-
     with pytest.raises(SinklabError, match="must be a number in"):
         env.profile("cpu")
