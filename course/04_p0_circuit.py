@@ -716,7 +716,7 @@ print(f"loss of the tokens after t: {loss_written:.3f} patched with the first to
       f"{recovered:.0%} of the loss that removing BOS cost")
 compare_with_prediction(model_name, "its state written into t", verdict(unpatched, written))
 if model_name in (EMBEDDED, TINYSTORIES):
-    assert control < 0.1 * unpatched, "an ordinary token's state does not become a sink"
+    assert control < 0.5 * written, "an ordinary token's state makes a sink far less often than the first token's"
 if model_name == EMBEDDED:  # measured on ci: the state at t helps the later tokens, an ordinary state does not
     assert loss_written < loss_control, "the first token's state at t lowers the later tokens' loss more than the control"
 
@@ -724,11 +724,12 @@ if model_name == EMBEDDED:  # measured on ci: the state at t helps the later tok
 # <details><summary>What you should see</summary>
 #
 # On the `ci` model the first token's state written after block 0 or 1 makes position 16 about as strong a sink
-# as BOS was at position 0, while an ordinary token's state makes none (asserted); written after block 2 it
+# as BOS was at position 0, an ordinary token's state far less often (asserted: under half as often; on `ci`,
+# measured: 41 % against 12 % of the strongest layer's pairs); written after block 2 it
 # changes nothing, because the sink heads sit in layer 2 and have already read the old state. The loss line says
 # how much of the damage of removing BOS the one patched state repairs for the tokens after t, against the
-# control written at the same place. On `ci` (measured when this was written) it repairs almost all of it
-# (≈ 96 % written after block 0), while the control leaves the loss at the no-BOS level (asserted: patched below
+# control written at the same place. On `ci` (measured when this was written) it repairs most of it
+# (≈ 80 % written after block 0: loss 2.41 patched, 3.04 control, 2.98 without BOS, 2.27 with BOS), while the control leaves the loss at the no-BOS level (asserted: patched below
 # control). Other models may differ: a share near 0 % would mean the sink at t does not by itself restore what
 # the model lost. Either way the input still lacks BOS at position 0 and the tokens before t have no sink.
 # </details>
@@ -860,7 +861,7 @@ circuit_explorer(model, tokenizer)
 #   first token or no BOS: no sink; BOS moved: the sink follows), GPT-2 needs only position 0, marked by its
 #   learned `p_0`; Llama-3 rebuilds the sink without BOS and Mistral does not (Peng et al.).
 # - Writing the first token's state after block 0 into another position makes that position the sink; an
-#   ordinary token's state does not. The state is *sufficient* for a sink; the experiment does not show that it
+#   ordinary token's state does so far less often. The state is *sufficient* for a sink; the experiment does not show that it
 #   is necessary, and its effect on the loss is measured beside it, against a control, not assumed.
 # - During training the embedded model's first-token attention settles into one layer, with a sustained onset;
 #   whether such an onset marks convergence is chapter 6 §5's question.
