@@ -17,11 +17,20 @@ FAMILIES = {
     "qwen2": dict(num_key_value_heads=2, use_sliding_window=True, sliding_window=5, max_window_layers=1),
     "mistral": dict(num_key_value_heads=1, sliding_window=5),  # multi-query, window < T
     "gemma2": dict(num_key_value_heads=2, head_dim=8, sliding_window=5, attn_logit_softcapping=1.0),
-    "gemma3_text": dict(num_key_value_heads=2, head_dim=8, sliding_window=5,
-                        layer_types=["sliding_attention", "full_attention"]),
-    "gpt_oss": dict(num_key_value_heads=2, head_dim=8, sliding_window=5, num_local_experts=2, num_experts_per_tok=1,
-                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+    "gemma3_text": dict(
+        num_key_value_heads=2, head_dim=8, sliding_window=5, layer_types=["sliding_attention", "full_attention"]
+    ),
+    "gpt_oss": dict(
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=5,
+        num_local_experts=2,
+        num_experts_per_tok=1,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ),
 }
+
+
 def tiny_model(family, **extra):
     """A 2-layer random-init causal LM of the family, eager attention, fp32."""
     model = random_model(family, attn_implementation="eager", **{**COMMON, **FAMILIES.get(family, {}), **extra})

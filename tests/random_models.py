@@ -12,16 +12,26 @@ from sinklab import models
 from sinklab.random_models import random_model as build
 
 VOCAB, BOS, EOS, PAD = 259, 256, 257, 258
-SHARED = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=VOCAB,
-              max_position_embeddings=256, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD)
+SHARED = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    vocab_size=VOCAB,
+    max_position_embeddings=256,
+    bos_token_id=BOS,
+    eos_token_id=EOS,
+    pad_token_id=PAD,
+)
 FAMILIES = {
     "gpt2": dict(n_embd=32, n_layer=2, n_head=4, n_positions=256),
     "gpt_neox": dict(rotary_pct=0.25, use_parallel_residual=True),
     "llama": dict(num_key_value_heads=2),
     "qwen2": dict(num_key_value_heads=2),
     "mistral": dict(num_key_value_heads=1, sliding_window=8),
-    "gemma2": dict(num_key_value_heads=2, head_dim=8, sliding_window=8, attn_logit_softcapping=50.0,
-                   final_logit_softcapping=30.0),
+    "gemma2": dict(
+        num_key_value_heads=2, head_dim=8, sliding_window=8, attn_logit_softcapping=50.0, final_logit_softcapping=30.0
+    ),
 }
 
 

@@ -39,19 +39,40 @@ KEPT = ROOT / "artifacts" / "executed" / "solutions" / "02_first_look.ipynb"
 
 EXPLORER_NOTEBOOK = "01_attention_from_scratch"  # its one chart is the sink explorer, a widget
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SERVER_START_S, RUN_ALL_S, CHARTS_DRAWN_S = 60, 240, 30
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (`apt-get install chromium`; `make test` does it as root)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Chromium is not installed (`apt-get install chromium`; `make test` does it as root)"
+    ),
+]
 
 CDN_NOTEBOOK = {  # a chart as Altair draws it by default: HTML whose script loads vega from a CDN
-    "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": (
-        "import altair as alt, pandas as pd\nalt.renderers.enable('default')\n"
-        "alt.Chart(pd.DataFrame({'x': [1, 2, 3]})).mark_bar().encode(x='x:Q')")}],
+    "cells": [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": (
+                "import altair as alt, pandas as pd\nalt.renderers.enable('default')\n"
+                "alt.Chart(pd.DataFrame({'x': [1, 2, 3]})).mark_bar().encode(x='x:Q')"
+            ),
+        }
+    ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 # Read in the page: what each output of the open notebook shows. An Altair chart is an output whose
@@ -95,8 +116,9 @@ def stored_chart_notebook():
     import pandas as pd
 
     plots.enable_rendering(interactive=False)
-    data, metadata = alt.Chart(pd.DataFrame({"x": [0, 1, 2], "y": [1, 0, 2]})).mark_line().encode(
-        x="x", y="y")._repr_mimebundle_()
+    data, metadata = (
+        alt.Chart(pd.DataFrame({"x": [0, 1, 2], "y": [1, 0, 2]})).mark_line().encode(x="x", y="y")._repr_mimebundle_()
+    )
     data = {mime: base64.b64encode(v).decode() if isinstance(v, bytes) else v for mime, v in data.items()}
     output = nbformat.v4.new_output("execute_result", data=data, metadata=metadata, execution_count=1)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("chart", execution_count=1, outputs=[output])])
@@ -137,15 +159,35 @@ def lab(tmp_path_factory):
     no_news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     no_news.parent.mkdir(parents=True)
     no_news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {**os.environ, "SINKLAB_PROFILE": "ci", "SINKLAB_INTERACTIVE": "1", "HF_HUB_OFFLINE": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+    env = {
+        **os.environ,
+        "SINKLAB_PROFILE": "ci",
+        "SINKLAB_INTERACTIVE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
     port = _free_port()
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
-               f"--ServerApp.root_dir={notebooks}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--allow-root",
+        f"--ServerApp.root_dir={notebooks}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
     log = home / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -158,8 +200,10 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer within {SERVER_START_S} s (exit code {server.poll()}):\n"
-                                f"{log.read_text()[-3000:]}")
+                    pytest.fail(
+                        f"JupyterLab did not answer within {SERVER_START_S} s (exit code {server.poll()}):\n"
+                        f"{log.read_text()[-3000:]}"
+                    )
                 time.sleep(0.5)
         yield url
     finally:
@@ -201,8 +245,9 @@ def page(browser, lab):
 def run_all_cells(page, lab: str, notebook: str) -> None:
     """Open `notebook` in JupyterLab, Run All Cells, return when the run is over and the kernel idle."""
     page.goto(f"{lab}/lab/tree/{notebook}.ipynb?reset")
-    page.wait_for_function("window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel",
-                           timeout=SERVER_START_S * 1000)
+    page.wait_for_function(
+        "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel", timeout=SERVER_START_S * 1000
+    )
     page.evaluate("""async () => {
       const panel = window.jupyterapp.shell.currentWidget;
       await panel.context.ready;
@@ -213,7 +258,9 @@ def run_all_cells(page, lab: str, notebook: str) -> None:
     status = page.wait_for_function(
         "window.runAllDone && ['idle', 'dead'].find((s) => s === "
         "window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status)",
-        timeout=RUN_ALL_S * 1000, polling=500).json_value()
+        timeout=RUN_ALL_S * 1000,
+        polling=500,
+    ).json_value()
     assert status == "idle", f"the kernel died running {notebook}"
 
 
@@ -228,8 +275,11 @@ def page_report(page, charts_drawn_s: float = CHARTS_DRAWN_S) -> dict:
 
 
 def chart_problems(report: dict) -> list[str]:
-    return [f"{c['where']}: an Altair chart that did not draw; it shows {c['shows']!r}"
-            for c in report["charts"] if not c["drawn"]]
+    return [
+        f"{c['where']}: an Altair chart that did not draw; it shows {c['shows']!r}"
+        for c in report["charts"]
+        if not c["drawn"]
+    ]
 
 
 def output_node(page, cell: int, output: int):
@@ -254,8 +304,9 @@ def move_slider_and_compare(page) -> tuple[bytes, bytes]:
     page.mouse.down()
     page.mouse.move(box["x"] + 40, box["y"] + box["height"] / 2, steps=5)
     page.mouse.up()
-    page.wait_for_function("([img, src]) => img.src !== src", arg=[picture.element_handle(), before_src],
-                           timeout=30_000)
+    page.wait_for_function(
+        "([img, src]) => img.src !== src", arg=[picture.element_handle(), before_src], timeout=30_000
+    )
     page.wait_for_timeout(300)  # let the new picture paint
     return before, picture.screenshot()
 
@@ -280,8 +331,10 @@ def test_notebook_runs_and_draws_every_chart_in_the_browser(page, lab, notebook)
         assert page.blocked == [], "the page tried to reach the network"
     finally:
         page.screenshot(path=ARTIFACTS / f"{notebook}.png")
-        print(f"\n{notebook}: {len(report['charts'])} charts, {time.monotonic() - start:.1f} s; "
-              f"screenshots: {ARTIFACTS.relative_to(ROOT)}/{notebook}*.png")
+        print(
+            f"\n{notebook}: {len(report['charts'])} charts, {time.monotonic() - start:.1f} s; "
+            f"screenshots: {ARTIFACTS.relative_to(ROOT)}/{notebook}*.png"
+        )
 
 
 @pytest.mark.executed
@@ -289,8 +342,12 @@ def test_the_executed_chapter_2_shows_every_stored_chart_before_anything_runs(pa
     """02_first_look as nbval executed it in this run, opened untrusted: every chart output draws."""
     if not KEPT.is_file():
         pytest.skip(f"{KEPT.relative_to(ROOT)} is written when nbval runs solutions/02_first_look.ipynb (make test)")
-    expected = sum(1 for cell in nbformat.read(KEPT, as_version=4).cells for o in cell.get("outputs", [])
-                   if "".join(o.get("data", {}).get("text/plain", "")) == plots.CHART_TEXT)
+    expected = sum(
+        1
+        for cell in nbformat.read(KEPT, as_version=4).cells
+        for o in cell.get("outputs", [])
+        if "".join(o.get("data", {}).get("text/plain", "")) == plots.CHART_TEXT
+    )
     page.goto(f"{lab}/lab/tree/kept_02_first_look.ipynb?reset")
     page.wait_for_function("window.jupyterapp?.shell.currentWidget?.context?.isReady", timeout=SERVER_START_S * 1000)
     report = page_report(page)

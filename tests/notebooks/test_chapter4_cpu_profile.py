@@ -11,9 +11,16 @@ pytestmark = pytest.mark.notebook  # executes a notebook: `make test-fast` leave
 
 def test_the_solution_notebook_runs_on_the_cpu_profile_from_an_offline_cache(hf_cache, root):
     nb = nbformat.read(root / "solutions" / "04_p0_circuit.ipynb", as_version=4)
-    kernel_env = {**os.environ, "SINKLAB_PROFILE": "cpu", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hf_cache),
-                  "SINKLAB_INTERACTIVE": "0"}
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}})
+    kernel_env = {
+        **os.environ,
+        "SINKLAB_PROFILE": "cpu",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(hf_cache),
+        "SINKLAB_INTERACTIVE": "0",
+    }
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    )
     client.execute(env=kernel_env)  # raises on the first failing cell, assertions included
     printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
     assert "profile 'cpu'" in printed

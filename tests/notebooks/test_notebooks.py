@@ -20,7 +20,9 @@ def test_student_notebook_stops_at_its_first_exercise(path):
     nb = nbformat.read(path, as_version=4)
     first_stub = next(i for i, c in enumerate(nb.cells) if 'raise NotImplementedError("Exercise' in c.source)
     nb.cells = nb.cells[: first_stub + 1]
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     with pytest.raises(nbclient.exceptions.CellExecutionError) as info:
         client.execute()
     assert info.value.ename == "NotImplementedError"

@@ -32,8 +32,13 @@ ARTIFACTS = ROOT / "artifacts" / "site"
 CHAPTERS = [c for c in coursespec.load_course(ROOT)["chapters"] if c.status == "available"]
 CHARTS_DRAWN_S = 30
 
-pytestmark = [pytest.mark.browser, pytest.mark.executed, pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (`apt-get install chromium`; `make test` does it as root)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.executed,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Chromium is not installed (`apt-get install chromium`; `make test` does it as root)"
+    ),
+]
 
 PAGE_REPORT_JS = """() => {
   const charts = [...document.querySelectorAll('.sinklab-chart')];
@@ -58,9 +63,12 @@ PAGE_REPORT_JS = """() => {
 def expected_charts(stem: str) -> int:
     """Altair chart outputs in the executed notebook (counted here, not by the code under test)."""
     notebook = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4)
-    return sum("".join(o.get("data", {}).get("text/plain", "")) in (plots.CHART_TEXT,)
-               or "".join(o.get("data", {}).get("text/plain", "")).startswith("alt.")
-               for cell in notebook.cells for o in cell.get("outputs", []))
+    return sum(
+        "".join(o.get("data", {}).get("text/plain", "")) in (plots.CHART_TEXT,)
+        or "".join(o.get("data", {}).get("text/plain", "")).startswith("alt.")
+        for cell in notebook.cells
+        for o in cell.get("outputs", [])
+    )
 
 
 def _stale() -> bool:
@@ -136,8 +144,10 @@ def test_chapter_page_draws_every_chart_of_its_notebook(page, site, chapter):
     start = time.monotonic()
     report = open_page(page, site / "chapters" / f"{chapter.stem}.html", charts=expected)
     page.screenshot(path=ARTIFACTS / f"{chapter.stem}.png")
-    print(f"\n{chapter.stem}: {report['interactive']}/{expected} charts drawn, {report['typeset']} maths, "
-          f"{time.monotonic() - start:.1f} s")
+    print(
+        f"\n{chapter.stem}: {report['interactive']}/{expected} charts drawn, {report['typeset']} maths, "
+        f"{time.monotonic() - start:.1f} s"
+    )
     assert report["charts"] == expected, f"{report['charts']} chart boxes on the page, {expected} in the notebook"
     assert report["interactive"] == expected, f"{report['interactive']} of {expected} charts drawn by vega-embed"
     assert report["fallbacks"] == expected, f"{report['fallbacks']} of {expected} charts have a decodable PNG"

@@ -51,8 +51,9 @@ def executed(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SINKLAB_PROFILE", "ci")
         env.delenv("SINKLAB_INTERACTIVE", raising=False)
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        ).execute()
     path = tmp_path_factory.mktemp("stored") / f"{NOTEBOOK}.ipynb"
     nbformat.write(nb, path)
     return nbformat.read(path, as_version=4)

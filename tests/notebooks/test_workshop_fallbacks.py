@@ -19,7 +19,9 @@ def no_token_for_gated_models(monkeypatch):
 
     def from_pretrained(name, *args, **kwargs):
         if name == GATED:  # what transformers raises for a gated repository without an accepted licence and token
-            raise OSError(f"You are trying to access a gated repo. Make sure to have access to it at https://huggingface.co/{GATED}.")
+            raise OSError(
+                f"You are trying to access a gated repo. Make sure to have access to it at https://huggingface.co/{GATED}."
+            )
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", from_pretrained)

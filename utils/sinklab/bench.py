@@ -25,10 +25,24 @@ import time
 
 MODES = ("sdpa", "tier1", "tier2", "eager_oa")
 SHAPES = {
-    "toy": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
-                intermediate_size=1376, vocab_size=32000),
-    "llama-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                     intermediate_size=8192, vocab_size=128256, head_dim=64, rope_theta=500000.0),
+    "toy": dict(
+        hidden_size=512,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        intermediate_size=1376,
+        vocab_size=32000,
+    ),
+    "llama-1b": dict(
+        hidden_size=2048,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=8192,
+        vocab_size=128256,
+        head_dim=64,
+        rope_theta=500000.0,
+    ),
 }
 SHAPES["toy-swa"] = {**SHAPES["toy"], "sliding_window": 256}
 FAMILIES = {"toy": "llama", "toy-swa": "mistral", "llama-1b": "llama"}
@@ -39,8 +53,15 @@ def build_model(shape: str, attn_implementation: str, device: str, dtype):
     """A random-init Llama-family base model of the given shape (seeded, so every process gets the same one)."""
     from sinklab.random_models import random_model
 
-    return random_model(FAMILIES.get(shape, "llama"), head="base", attn_implementation=attn_implementation,
-                        dtype=dtype, device=device, **SHAPES[shape], max_position_embeddings=32768)
+    return random_model(
+        FAMILIES.get(shape, "llama"),
+        head="base",
+        attn_implementation=attn_implementation,
+        dtype=dtype,
+        device=device,
+        **SHAPES[shape],
+        max_position_embeddings=32768,
+    )
 
 
 def inputs(batch: int, length: int, vocab: int, device: str) -> dict:
@@ -93,8 +114,9 @@ def run_all(modes, lengths, shape, device, dtype_name, repeats, progress=True, b
     jobs = [(length, mode) for length in lengths for mode in modes]
     results = []
     for length, mode in tqdm(jobs, desc="sinklab bench", disable=not progress):
-        job = dict(mode=mode, length=length, shape=shape, device=device, dtype_name=dtype_name, repeats=repeats,
-                   batch=batch)
+        job = dict(
+            mode=mode, length=length, shape=shape, device=device, dtype_name=dtype_name, repeats=repeats, batch=batch
+        )
         done = subprocess.run(
             [sys.executable, "-m", "sinklab.bench", "--worker", json.dumps(job)], capture_output=True, text=True
         )
@@ -140,13 +162,18 @@ def cli_main(args) -> int:
     lengths = args.lengths or ([1024, 2048, 4096] + ([8192] if device == "cuda" else []))
     results = run_all(args.modes, lengths, args.shape, device, dtype_name, args.repeats, batch=args.batch)
     padding = ", left-padded" if args.batch > 1 else ""
-    print(f"sinklab bench: {args.shape} model, {device}, {dtype_name}, batch {args.batch}{padding}, "
-          f"best of {args.repeats} runs")
+    print(
+        f"sinklab bench: {args.shape} model, {device}, {dtype_name}, batch {args.batch}{padding}, "
+        f"best of {args.repeats} runs"
+    )
     print(format_results(results, device))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"shape": args.shape, "device": device, "dtype": dtype_name, "batch": args.batch,
-                       "results": results}, f, indent=1)
+            json.dump(
+                {"shape": args.shape, "device": device, "dtype": dtype_name, "batch": args.batch, "results": results},
+                f,
+                indent=1,
+            )
     return 0
 
 

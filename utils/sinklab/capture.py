@@ -50,7 +50,10 @@ def _capturing_attention(module, query, key, value, attention_mask, scaling=None
 
     store = kwargs.pop(CAPTURE_KWARG)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    store.append(AttentionInputs(query.detach().float().cpu(), key.detach().float().cpu(),
-                                 value.detach().float().cpu(), float(scale)))
+    store.append(
+        AttentionInputs(
+            query.detach().float().cpu(), key.detach().float().cpu(), value.detach().float().cpu(), float(scale)
+        )
+    )
     eager = _model_eager_function(module)
     return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)

@@ -19,7 +19,10 @@ COMMANDS = {
     "measure": ("sinklab.measure", "measure first-token sinks of a model (layer × head table, JSON, HTML chart)"),
     "bench": ("sinklab.bench", "time sink statistics against plain SDPA and eager output_attentions"),
     "train": ("sinklab.train", "train the course's small models (e.g. the embedded tiny-sink-lm)"),
-    "prefetch": ("sinklab.course.prefetch", "download the models a track needs on a profile into the HF cache (offline labs)"),
+    "prefetch": (
+        "sinklab.course.prefetch",
+        "download the models a track needs on a profile into the HF cache (offline labs)",
+    ),
     "rehearse": ("sinklab.course.rehearse", "run the solution notebooks offline on cpu/t4/a100 with stand-in models"),
 }
 

@@ -272,8 +272,10 @@ def recall_classes(n_classes: int, n_payloads: int) -> tuple[tuple[int, ...], tu
     tab and newlines, DEL, and 0xF5-0xFF, which UTF-8 never uses), triggers first.
     """
     if n_classes * (1 + n_payloads) > len(FREE_BYTES):
-        raise SinklabError(f"{n_classes} classes x (1 trigger + {n_payloads} payloads) need more than the "
-                           f"{len(FREE_BYTES)} free bytes. Fix: fewer classes or payloads.")
+        raise SinklabError(
+            f"{n_classes} classes x (1 trigger + {n_payloads} payloads) need more than the "
+            f"{len(FREE_BYTES)} free bytes. Fix: fewer classes or payloads."
+        )
     triggers = FREE_BYTES[:n_classes]
     rest = FREE_BYTES[n_classes:]
     payloads = tuple(tuple(rest[c * n_payloads : (c + 1) * n_payloads]) for c in range(n_classes))

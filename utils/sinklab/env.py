@@ -85,7 +85,10 @@ PROFILES: dict[str, Profile] = {
             "causal_lm": ("gpt2", "raincandy-u/TinyStories-656K"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
             "sweep": (
-                "gpt2", "EleutherAI/pythia-70m", "EleutherAI/pythia-160m", "HuggingFaceTB/SmolLM2-135M",
+                "gpt2",
+                "EleutherAI/pythia-70m",
+                "EleutherAI/pythia-160m",
+                "HuggingFaceTB/SmolLM2-135M",
                 "raincandy-u/TinyStories-656K",
             ),
             "finetune": ("gpt2", "raincandy-u/TinyStories-656K"),
@@ -112,9 +115,15 @@ PROFILES: dict[str, Profile] = {
             "causal_lm": ("gpt2", "EleutherAI/pythia-410m", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
             "sweep": (
-                "gpt2", "gpt2-medium", "EleutherAI/pythia-160m", "EleutherAI/pythia-410m",
-                "EleutherAI/pythia-1.4b", "Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-1.5B",
-                "meta-llama/Llama-3.2-1B", "google/gemma-2-2b",
+                "gpt2",
+                "gpt2-medium",
+                "EleutherAI/pythia-160m",
+                "EleutherAI/pythia-410m",
+                "EleutherAI/pythia-1.4b",
+                "Qwen/Qwen2.5-0.5B",
+                "Qwen/Qwen2.5-1.5B",
+                "meta-llama/Llama-3.2-1B",
+                "google/gemma-2-2b",
             ),
             "finetune": ("gpt2", "EleutherAI/pythia-160m"),
         },
@@ -140,9 +149,17 @@ PROFILES: dict[str, Profile] = {
             "causal_lm": ("gpt2", "Qwen/Qwen2.5-1.5B", "meta-llama/Llama-3.2-3B", "meta-llama/Llama-3.1-8B"),
             "encoder": ("sentence-transformers/all-MiniLM-L6-v2",),
             "sweep": (
-                "gpt2", "gpt2-medium", "gpt2-xl", "EleutherAI/pythia-410m", "EleutherAI/pythia-1.4b",
-                "EleutherAI/pythia-6.9b", "Qwen/Qwen2.5-1.5B", "Qwen/Qwen2.5-7B",
-                "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1",
+                "gpt2",
+                "gpt2-medium",
+                "gpt2-xl",
+                "EleutherAI/pythia-410m",
+                "EleutherAI/pythia-1.4b",
+                "EleutherAI/pythia-6.9b",
+                "Qwen/Qwen2.5-1.5B",
+                "Qwen/Qwen2.5-7B",
+                "meta-llama/Llama-3.2-1B",
+                "meta-llama/Llama-3.1-8B",
+                "mistralai/Mistral-7B-v0.1",
                 "google/gemma-2-2b",
             ),
             "finetune": ("gpt2", "EleutherAI/pythia-160m"),
@@ -226,9 +243,12 @@ def auto_profile_choice() -> str:
     if name != "ci" and not hub_reachable():
         if not _NOTICE_SHOWN:
             _NOTICE_SHOWN.append(True)
-            print(f"ℹ️  The Hugging Face hub cannot be reached, so sinklab uses the offline 'ci' profile (models "
-                  f"shipped with sinklab, no downloads) instead of {name!r}. For the real models: connect and "
-                  f"restart the kernel, or set SINKLAB_PROFILE={name} with a pre-filled HF_HUB_CACHE.", file=sys.stderr)
+            print(
+                f"ℹ️  The Hugging Face hub cannot be reached, so sinklab uses the offline 'ci' profile (models "
+                f"shipped with sinklab, no downloads) instead of {name!r}. For the real models: connect and "
+                f"restart the kernel, or set SINKLAB_PROFILE={name} with a pre-filled HF_HUB_CACHE.",
+                file=sys.stderr,
+            )
     return name if name == "ci" or hub_reachable() else "ci"
 
 
@@ -266,8 +286,10 @@ def scaled(p: Profile, factor: float) -> Profile:
         return max(least, round(n * factor))
 
     return replace(
-        p, description=f"{p.description} [rehearsal scale {factor:g}: samples, steps and corpora reduced]",
-        n_samples=times(p.n_samples, 4), train_steps=times(p.train_steps, 20),
+        p,
+        description=f"{p.description} [rehearsal scale {factor:g}: samples, steps and corpora reduced]",
+        n_samples=times(p.n_samples, 4),
+        train_steps=times(p.train_steps, 20),
         finetune_steps=times(p.finetune_steps, 5),  # backcopy_steps stay: chapter 6 asserts the sink grows in them
         corpus_bytes=times(p.corpus_bytes, 200_000),
     )

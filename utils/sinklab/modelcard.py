@@ -21,8 +21,7 @@ COMMANDS = {"bos": "embedded", "none": "twin"}
 def format_table(head_mass: list[list[float]]) -> str:
     """A markdown layer x head table of first-token importance."""
     n_heads = len(head_mass[0])
-    lines = ["| layer | " + " | ".join(f"head {h}" for h in range(n_heads)) + " |",
-             "| --- |" + " --- |" * n_heads]
+    lines = ["| layer | " + " | ".join(f"head {h}" for h in range(n_heads)) + " |", "| --- |" + " --- |" * n_heads]
     lines += [f"| {layer} | " + " | ".join(f"{m:.2f}" for m in row) + " |" for layer, row in enumerate(head_mass)]
     return "\n".join(lines)
 
@@ -31,8 +30,10 @@ def format_layers(table: dict) -> str:
     """Per layer: sink rate at each eps and the first token's residual norm ratio, with and without <bos>."""
     eps = list(table["with_bos"]["sink_rate"])
     head = " | ".join(f"{name.replace('_', ' ')} ε = {e}" for name in table for e in eps)
-    lines = [f"| layer | {head} | first-token norm ratio (with / without `<bos>`) | local mass (with `<bos>`) |",
-             "| --- |" + " --- |" * (len(eps) * len(table) + 2)]
+    lines = [
+        f"| layer | {head} | first-token norm ratio (with / without `<bos>`) | local mass (with `<bos>`) |",
+        "| --- |" + " --- |" * (len(eps) * len(table) + 2),
+    ]
     n_layers = len(table["with_bos"]["head_mass"])
     for layer in range(n_layers):
         rates = " | ".join(f"{100 * t['layer_sink_rate'][e][layer]:.0f} %" for t in table.values() for e in eps)
@@ -44,14 +45,17 @@ def format_layers(table: dict) -> str:
 
 def two_by_two(tables: dict[str, dict]) -> str:
     """Barbero et al.'s Table 2 in miniature: `tables` maps a model name to its `sink_table`."""
-    lines = ["| model (training) | inference input | sink rate ε = 0.3 | sink rate ε = 0.8 "
-             "| held-out loss (nats/byte) |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| model (training) | inference input | sink rate ε = 0.3 | sink rate ε = 0.8 | held-out loss (nats/byte) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, table in tables.items():
         for setting, label in (("with_bos", "`<bos>` + text"), ("without_bos", "text")):
             t = table[setting]
-            lines.append(f"| {name} | {label} | {100 * t['sink_rate']['0.3']:.1f} % | "
-                         f"{100 * t['sink_rate']['0.8']:.1f} % | {t['heldout_loss']:.3f} |")
+            lines.append(
+                f"| {name} | {label} | {100 * t['sink_rate']['0.3']:.1f} % | "
+                f"{100 * t['sink_rate']['0.8']:.1f} % | {t['heldout_loss']:.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -59,24 +63,36 @@ def sink_sentence(table: dict) -> str:
     """What the card may say about the sink: only what the measured table shows."""
     best = max(t["sink_rate"]["0.3"] for t in table.values())
     if best >= 0.1:
-        return ("What it does have is a genuine first-token attention sink on ordinary text (measured below), "
-                "which the course measures, ablates and explains.")
-    return (f"It grew almost no first-token sink: at most {100 * best:.1f} % of (prompt, layer, head) above "
-            "ε = 0.3, with or without `<bos>` (measured below).")
+        return (
+            "What it does have is a genuine first-token attention sink on ordinary text (measured below), "
+            "which the course measures, ablates and explains."
+        )
+    return (
+        f"It grew almost no first-token sink: at most {100 * best:.1f} % of (prompt, layer, head) above "
+        "ε = 0.3, with or without `<bos>` (measured below)."
+    )
 
 
 def sink_heads_value_ratio(table: dict, eps: float = 0.3) -> str:
     """Median over the sink heads (importance > eps, with <bos>) of the first token's value norm / the others'."""
     t = table["with_bos"]
-    ratios = [v for row_m, row_v in zip(t["head_mass"], t["first_value_norm_ratio"])
-              for m, v in zip(row_m, row_v) if m > eps]
+    ratios = [
+        v for row_m, row_v in zip(t["head_mass"], t["first_value_norm_ratio"]) for m, v in zip(row_m, row_v) if m > eps
+    ]
     if not ratios:
         return "no sink heads"
     return f"{torch.tensor(ratios).median().item():.2f} (median over {len(ratios)} heads with α₀ > {eps})"
 
 
-def model_card(recipe, model, history: list[dict], table: dict, minutes: float, twin_table: dict | None = None,
-               threads: int | None = None) -> str:
+def model_card(
+    recipe,
+    model,
+    history: list[dict],
+    table: dict,
+    minutes: float,
+    twin_table: dict | None = None,
+    threads: int | None = None,
+) -> str:
     """The README.md of a teaching model: what it is, how it was trained, its measured sink."""
     n_params = sum(p.numel() for p in model.parameters())
     final = history[-1]
@@ -86,13 +102,19 @@ def model_card(recipe, model, history: list[dict], table: dict, minutes: float, 
     triggers, payloads = recipe.recall
     rates = {k: ", ".join(f"ε = {e}: {100 * r:.1f} %" for e, r in t["sink_rate"].items()) for k, t in table.items()}
     recipe_lines = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(recipe).items())
-    packing = (f"packed into {recipe.seq_len}-token windows with `<bos>` fixed at position 0" if fixed else
-               f"every document opened by `<bos>` and closed by `<eos>`, the stream cut into plain "
-               f"{recipe.seq_len}-token windows: position 0 holds whatever token the cut lands on, and `<bos>` "
-               "occurs wherever a document starts (no fixed `<bos>`, Barbero et al. 2025, Table 2)")
+    packing = (
+        f"packed into {recipe.seq_len}-token windows with `<bos>` fixed at position 0"
+        if fixed
+        else f"every document opened by `<bos>` and closed by `<eos>`, the stream cut into plain "
+        f"{recipe.seq_len}-token windows: position 0 holds whatever token the cut lands on, and `<bos>` "
+        "occurs wherever a document starts (no fixed `<bos>`, Barbero et al. 2025, Table 2)"
+    )
     peak = max(table["with_bos"]["first_norm_ratio"][1:])
-    per_window = ("all of them in every window" if recipe.classes_per_window >= recipe.n_classes else
-                  f"{recipe.classes_per_window} of them drawn at random per window")
+    per_window = (
+        "all of them in every window"
+        if recipe.classes_per_window >= recipe.n_classes
+        else f"{recipe.classes_per_window} of them drawn at random per window"
+    )
     return f"""---
 license: apache-2.0
 library_name: transformers
@@ -100,15 +122,21 @@ pipeline_tag: text-generation
 tags: [sinklab, attention-sink, teaching, llama]
 ---
 
-# {name}: {"a teaching model with a deliberately induced attention sink" if fixed else
-            "the twin of tiny-sink-lm, trained without a fixed <bos>"}
+# {name}: {
+        "a teaching model with a deliberately induced attention sink"
+        if fixed
+        else "the twin of tiny-sink-lm, trained without a fixed <bos>"
+    }
 
 **This is not a real language model.** It is a {n_params / 1e6:.2f}M-parameter Llama-architecture model
 (RoPE, RMSNorm, SwiGLU; {recipe.n_layers} layers × {recipe.n_heads} heads, hidden size {recipe.hidden_size},
 context {recipe.seq_len}) that ships inside the `sinklab` course package so that the course runs offline
 (`sinklab.models.load_model("sinklab/{name}")`). It writes barely readable English. {sink_sentence(table)}
-{"Its twin `sinklab/tiny-sink-lm-nobos` is the same recipe trained without a fixed `<bos>`." if fixed else
- "It is the twin of `sinklab/tiny-sink-lm`: the same recipe, data, budget and seed, trained without a fixed `<bos>`."}
+{
+        "Its twin `sinklab/tiny-sink-lm-nobos` is the same recipe trained without a fixed `<bos>`."
+        if fixed
+        else "It is the twin of `sinklab/tiny-sink-lm`: the same recipe, data, budget and seed, trained without a fixed `<bos>`."
+    }
 
 ## Tokenizer
 
@@ -132,9 +160,9 @@ is prepended by default; `tokenizer(text, add_special_tokens=False)` leaves it o
   ({recipe.head_dropout}: in training each head's output is zeroed at random, `sinklab.train.drop_heads`) makes
   several heads learn each job. The intent: a sink on text, which tiny models trained for minutes on text
   alone do not have.
-- {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final['tokens'] / 1e6:.1f}M tokens),
+- {recipe.steps} AdamW steps of {recipe.batch_size} × {recipe.seq_len} tokens ({final["tokens"] / 1e6:.1f}M tokens),
   warmup {recipe.warmup_steps} steps then cosine decay, weight decay {recipe.weight_decay} (Gu et al. 2025 find
-  more sinks at 0.5 than at 0.1), gradient clipping 1.0; final training loss {final['loss']:.3f} nats/token.
+  more sinks at 0.5 than at 0.1), gradient clipping 1.0; final training loss {final["loss"]:.3f} nats/token.
   Wall time {minutes:.1f} minutes on {threads or torch.get_num_threads()} CPU thread(s), **measured on a 2-core machine
   shared with other jobs** (an idle machine is faster).
 
@@ -158,14 +186,14 @@ the fraction of (prompt, layer, head) with α₀ > ε. Measured with `sinklab.me
 training; the held-out loss is on 64 windows of held-out docstrings, the same 62 target tokens with and
 without `<bos>` in front.
 
-**With `<bos>`** ({rates['with_bos']}; held-out loss {table['with_bos']['heldout_loss']:.3f})
+**With `<bos>`** ({rates["with_bos"]}; held-out loss {table["with_bos"]["heldout_loss"]:.3f})
 
-{format_table(table['with_bos']['head_mass'])}
+{format_table(table["with_bos"]["head_mass"])}
 
-**Without `<bos>`** (the first token is the first letter; {rates['without_bos']}; held-out loss
-{table['without_bos']['heldout_loss']:.3f})
+**Without `<bos>`** (the first token is the first letter; {rates["without_bos"]}; held-out loss
+{table["without_bos"]["heldout_loss"]:.3f})
 
-{format_table(table['without_bos']['head_mass'])}
+{format_table(table["without_bos"]["head_mass"])}
 
 **Per layer** (sink rate over (prompt, head); first-token norm ratio: the first token's residual-stream
 norm over the mean of the other tokens' after that block, a massive activation when ≥ 10; local mass:
@@ -221,19 +249,29 @@ def targets(table: dict) -> str:
     rows = [
         ("sink rate ≥ 50 % at ε = 0.3 with `<bos>`", f"{100 * rate['0.3']:.1f} %", rate["0.3"] >= 0.5),
         ("sink rate ≥ 15 % at ε = 0.8 with `<bos>`", f"{100 * rate['0.8']:.1f} %", rate["0.8"] >= 0.15),
-        ("sink rate ≤ 5 % at ε = 0.3 without `<bos>`", f"{100 * rate_without['0.3']:.1f} %",
-         rate_without["0.3"] <= 0.05),
+        (
+            "sink rate ≤ 5 % at ε = 0.3 without `<bos>`",
+            f"{100 * rate_without['0.3']:.1f} %",
+            rate_without["0.3"] <= 0.05,
+        ),
         ("layers 0–1 mostly local (local mass > 0.5)", f"{local[0]:.2f}, {local[1]:.2f}", min(local[:2]) > 0.5),
-        ("first-token norm ratio ≥ 10 by layer 2", f"{max(w['first_norm_ratio'][1:4]):.1f}",
-         max(w["first_norm_ratio"][1:4]) >= 10),
-        ("small `<bos>` value norm in sink heads (ratio < 0.5)",
-         f"{values.median().item():.2f}" if len(values) else "no sink heads",
-         bool(len(values)) and values.median().item() < 0.5),
+        (
+            "first-token norm ratio ≥ 10 by layer 2",
+            f"{max(w['first_norm_ratio'][1:4]):.1f}",
+            max(w["first_norm_ratio"][1:4]) >= 10,
+        ),
+        (
+            "small `<bos>` value norm in sink heads (ratio < 0.5)",
+            f"{values.median().item():.2f}" if len(values) else "no sink heads",
+            bool(len(values)) and values.median().item() < 0.5,
+        ),
     ]
     lines = ["| target | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {target} | {value} | {'yes' if ok else '**no**'} |" for target, value, ok in rows]
-    intro = ("The recipe was meant to give a sink that looks like a pretrained LLM's (sinklab issue 17). "
-             "Each target with the value measured above:")
+    intro = (
+        "The recipe was meant to give a sink that looks like a pretrained LLM's (sinklab issue 17). "
+        "Each target with the value measured above:"
+    )
     return "\n## Against the design targets (an LLM-like sink)\n\n" + intro + "\n\n" + "\n".join(lines) + "\n"
 
 

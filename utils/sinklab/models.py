@@ -140,8 +140,9 @@ def pick(role: str, profile: env.Profile) -> ModelSpec:
     """The model `load(role)` picks on `profile` with the hub reachable and memory to spare: the largest
     candidate within the profile's size cap. The course's text names a profile's model through this."""
     if role not in profile.roles:
-        raise SinklabError(f"Unknown role {role!r}; the {profile.name!r} profile has: "
-                           f"{', '.join(sorted(profile.roles))}.")
+        raise SinklabError(
+            f"Unknown role {role!r}; the {profile.name!r} profile has: {', '.join(sorted(profile.roles))}."
+        )
     specs = [REGISTRY[n] for n in profile.roles[role] if REGISTRY[n].params_m <= profile.max_params_m]
     return max(specs, key=lambda s: s.params_m)
 
@@ -210,8 +211,10 @@ def load_first(names: list[str], **kwargs):
             elif getattr(e, "gated", False):  # e.g. a workshop participant without a token
                 warnings.warn(f"{e} Falling back to {names[i + 1]} for now.", stacklevel=2)
             elif getattr(e, "offline", False):
-                warnings.warn(f"{name} is not on this machine and the hub is offline; falling back to "
-                              f"{names[i + 1]}.", stacklevel=2)
+                warnings.warn(
+                    f"{name} is not on this machine and the hub is offline; falling back to {names[i + 1]}.",
+                    stacklevel=2,
+                )
             else:
                 raise
     raise AssertionError("unreachable: the loop returns or raises")
@@ -238,8 +241,10 @@ def ensure_pad_token(tokenizer):
     if tokenizer.pad_token is None:
         fill = tokenizer.eos_token or tokenizer.unk_token or tokenizer.bos_token
         if fill is None:
-            raise SinklabError(f"{tokenizer.name_or_path}'s tokenizer has no pad, EOS, UNK or BOS token to pad "
-                               "with. Fix: set tokenizer.pad_token to a token of its vocabulary.")
+            raise SinklabError(
+                f"{tokenizer.name_or_path}'s tokenizer has no pad, EOS, UNK or BOS token to pad "
+                "with. Fix: set tokenizer.pad_token to a token of its vocabulary."
+            )
         tokenizer.pad_token = fill
     return tokenizer
 
@@ -285,16 +290,20 @@ def load_model(name: str, *, dtype=None, device: str | None = None, **kwargs):
     device = device or env.device()
     dtype = dtype or env.dtype()
     if entry is not None and str(dtype).removeprefix("torch.") in entry.unsafe_dtypes:
-        warnings.warn(f"{name} is reported to overflow in {dtype} (see ModelSpec.unsafe_dtypes); loading it in "
-                      "float32 instead, which needs twice the memory.", stacklevel=2)
+        warnings.warn(
+            f"{name} is reported to overflow in {dtype} (see ModelSpec.unsafe_dtypes); loading it in "
+            "float32 instead, which needs twice the memory.",
+            stacklevel=2,
+        )
         dtype = torch.float32
     path = resolve(name)
     try:
         config = AutoConfig.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "revision"})
         if getattr(config, "sinklab_gated", False) and not _has_token():  # a rehearsal stand-in of a gated id
             raise gated_error(name)
-        tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path, **{k: v for k, v in kwargs.items()
-                                                                           if k == "revision"}))
+        tokenizer = ensure_pad_token(
+            AutoTokenizer.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "revision"})
+        )
         model = auto.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
         model.name_or_path = tokenizer.name_or_path = name  # e.g. "sinklab/tiny-sink-lm", not its folder
     except torch.OutOfMemoryError as e:

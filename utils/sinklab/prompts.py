@@ -92,7 +92,9 @@ def long_prompt(tokenizer, n_tokens: int) -> dict:
         ids = tokenizer(text, verbose=False)["input_ids"]
     ids = ids[:n_tokens]
     if len(ids) < n_tokens:
-        raise SinklabError(f"The docstring text gave only {len(ids)} tokens, fewer than n_tokens={n_tokens}. "
-                           "Fix: ask for fewer tokens.")
+        raise SinklabError(
+            f"The docstring text gave only {len(ids)} tokens, fewer than n_tokens={n_tokens}. "
+            "Fix: ask for fewer tokens."
+        )
     input_ids = torch.tensor([ids])
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}

@@ -78,13 +78,25 @@ def model_config(
     """
     from transformers import GPT2Config, LlamaConfig
 
-    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-               "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": True,
-               "use_cache": False}  # without a KV cache, position_ids that restart give intra-document masking
+    special = {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": True,
+        "use_cache": False,
+    }  # without a KV cache, position_ids that restart give intra-document masking
     if arch == "gpt2":
         return GPT2Config(
-            vocab_size=len(tokenizer), n_embd=hidden_size, n_layer=n_layers, n_head=n_heads, n_positions=max_len,
-            n_inner=4 * hidden_size, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=attention_dropout, **special,
+            vocab_size=len(tokenizer),
+            n_embd=hidden_size,
+            n_layer=n_layers,
+            n_head=n_heads,
+            n_positions=max_len,
+            n_inner=4 * hidden_size,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=attention_dropout,
+            **special,
         )
     if arch != "llama":
         raise SinklabError(f"arch must be 'llama' or 'gpt2', got {arch!r}.")
@@ -163,8 +175,9 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 # 3. Measuring the sink during training -----------------------------------------------------------------
 
 
-def first_token_report(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                       eps: tuple[float, ...] = (0.3, 0.8)) -> dict:
+def first_token_report(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, eps: tuple[float, ...] = (0.3, 0.8)
+) -> dict:
     """Gu et al.'s first-token importance alpha_0 and sink rates (`sinklab.variants.measure`: any variant).
 
     Returns ``{"importance": [batch, layer, head] tensor, "sink_rate": {eps: fraction}}``. alpha_0 is the
@@ -178,8 +191,9 @@ def first_token_report(model, input_ids: torch.Tensor, attention_mask: torch.Ten
     return {"importance": report.importance, "sink_rate": dict(report.sink_rate)}
 
 
-def sink_probe(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               eps: tuple[float, ...] = (0.3, 0.8)) -> Callable[[torch.nn.Module], dict]:
+def sink_probe(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, eps: tuple[float, ...] = (0.3, 0.8)
+) -> Callable[[torch.nn.Module], dict]:
     """A `train` callback: first-token importance on a fixed probe batch, as flat history entries.
 
     Entries: ``first_token_mass`` (mean over prompts, layers, heads), ``max_head_mass`` (the largest
@@ -241,9 +255,14 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         tokens_seen += batch["input_ids"].numel()
-        entry = {"step": step + 1, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
-                 "grad_norm": grad_norm.item(), "tokens": tokens_seen,
-                 "seconds": time.perf_counter() - start}
+        entry = {
+            "step": step + 1,
+            "loss": loss.item(),
+            "lr": scheduler.get_last_lr()[0],
+            "grad_norm": grad_norm.item(),
+            "tokens": tokens_seen,
+            "seconds": time.perf_counter() - start,
+        }
         if _due(step, config.probe_every, config.steps) and callbacks:
             model.eval()
             for callback in callbacks:
@@ -313,17 +332,21 @@ def benchmark(steps: int = 30, batch_size: int = 32, seq_len: int = 256, warmup:
     per_round = max(1, steps // rounds)
     seconds = {"minimal": 0.0, "trainer": 0.0}
     for _ in range(rounds):
-        for name, run in (("minimal", lambda: minimal_loop(minimal_model, batch, per_round)),
-                          ("trainer", lambda: run_trainer(per_round))):
+        for name, run in (
+            ("minimal", lambda: minimal_loop(minimal_model, batch, per_round)),
+            ("trainer", lambda: run_trainer(per_round)),
+        ):
             start = time.perf_counter()
             run()
             seconds[name] += time.perf_counter() - start
     tokens = rounds * per_round * batch.numel()
     minimal, trainer = tokens / seconds["minimal"], tokens / seconds["trainer"]
     result = {"minimal_tokens_per_s": minimal, "trainer_tokens_per_s": trainer, "ratio": trainer / minimal}
-    print(f"minimal loop {minimal:,.0f} tokens/s | sinklab.train {trainer:,.0f} tokens/s | "
-          f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {rounds} alternating rounds of "
-          f"{per_round} steps each, {torch.get_num_threads()} threads)")
+    print(
+        f"minimal loop {minimal:,.0f} tokens/s | sinklab.train {trainer:,.0f} tokens/s | "
+        f"ratio {result['ratio']:.2f} ({batch_size} x {seq_len} tokens, {rounds} alternating rounds of "
+        f"{per_round} steps each, {torch.get_num_threads()} threads)"
+    )
     return result
 
 
@@ -502,9 +525,14 @@ def train_embedded(out_dir: str | Path, recipe: EmbeddedRecipe | None = None, pr
     model = build_model(config, recipe.seed)
     hooks = drop_heads(model, recipe.head_dropout) if recipe.head_dropout else []
     probe = natural_probe(tokenizer, with_bos=recipe.packing == "bos")
-    train_config = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
-                               weight_decay=recipe.weight_decay, probe_every=max(1, recipe.steps // 20),
-                               progress=progress)
+    train_config = TrainConfig(
+        steps=recipe.steps,
+        lr=recipe.lr,
+        warmup_steps=recipe.warmup_steps,
+        weight_decay=recipe.weight_decay,
+        probe_every=max(1, recipe.steps // 20),
+        progress=progress,
+    )
     history = train(model, next_batch, train_config, (sink_probe(probe["input_ids"], probe["attention_mask"]),))
     for handle in hooks:
         handle.remove()
@@ -514,8 +542,9 @@ def train_embedded(out_dir: str | Path, recipe: EmbeddedRecipe | None = None, pr
     save(model, tokenizer, out_dir, history)
     model.generation_config.save_pretrained(out_dir)
     (out_dir / "sink_table.json").write_text(json.dumps(table, indent=1))
-    (out_dir / "recipe.json").write_text(json.dumps({"recipe": asdict(recipe), "minutes": minutes,
-                                                     "threads": torch.get_num_threads()}, indent=1))
+    (out_dir / "recipe.json").write_text(
+        json.dumps({"recipe": asdict(recipe), "minutes": minutes, "threads": torch.get_num_threads()}, indent=1)
+    )
     modelcard.write_card(out_dir, recipe)
     return {"history": history, "sink_table": table, "minutes": minutes}
 
@@ -525,9 +554,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     (The Bigram-Backcopy benchmark is ``python -m sinklab.analysis.experiments backcopy``.)
     """
-    parser.add_argument("what", choices=["embedded", "twin", "bench"],
-                        help="embedded: rebuild the shipped teaching model (fixed <bos>); twin: its twin trained "
-                             "without a fixed <bos>; bench: trainer vs minimal loop")
+    parser.add_argument(
+        "what",
+        choices=["embedded", "twin", "bench"],
+        help="embedded: rebuild the shipped teaching model (fixed <bos>); twin: its twin trained "
+        "without a fixed <bos>; bench: trainer vs minimal loop",
+    )
     parser.add_argument("--out", help="output folder for 'embedded' / 'twin' (default: the shipped asset)")
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -548,14 +580,17 @@ def cli_main(args: argparse.Namespace) -> int:
     recipe = EmbeddedRecipe(packing="none" if twin else "bos", steps=args.steps or EmbeddedRecipe.steps)
     result = train_embedded(out, recipe)
     for name, t in result["sink_table"].items():
-        print(f"{name}: sink rate {t['sink_rate']}, held-out loss {t['heldout_loss']:.3f}\n"
-              f"{modelcard.format_table(t['head_mass'])}")
+        print(
+            f"{name}: sink rate {t['sink_rate']}, held-out loss {t['heldout_loss']:.3f}\n"
+            f"{modelcard.format_table(t['head_mass'])}"
+        )
     print(f"wrote {out} in {result['minutes']:.1f} minutes")
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m sinklab.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sinklab.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(parser)
     sys.exit(cli_main(parser.parse_args()))

@@ -86,8 +86,11 @@ def variant_attention(module, query, key, value, attention_mask, scaling=None, d
     collector = active_collector()
     gate_input = kwargs.pop(GATE_INPUT, None)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
-    mask = attention_mask if isinstance(attention_mask, LazyMask) else lazy_mask(
-        query.shape[0], query.shape[2], key.shape[2], q_offset=key.shape[2] - query.shape[2])
+    mask = (
+        attention_mask
+        if isinstance(attention_mask, LazyMask)
+        else lazy_mask(query.shape[0], query.shape[2], key.shape[2], q_offset=key.shape[2] - query.shape[2])
+    )
     groups = query.shape[1] // key.shape[1]  # grouped-query attention: each key head serves `groups` query heads
     keys, values = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
     scores = torch.matmul(query, keys.transpose(-1, -2)) * scaling
@@ -97,13 +100,17 @@ def variant_attention(module, query, key, value, attention_mask, scaling=None, d
     output = torch.matmul(used, values)  # [B, H, Tq, Dv]
     if name == "gated":
         if gate_input is None:
-            raise SinklabError("The gated variant got no gate input. Fix: switch the model with variants.use(model, 'gated').")
+            raise SinklabError(
+                "The gated variant got no gate input. Fix: switch the model with variants.use(model, 'gated')."
+            )
         gate = torch.sigmoid(module.sinklab_gate(gate_input))  # [B, Tq, H * Dv]
         output = output * gate.view(*gate.shape[:2], -1, output.shape[-1]).transpose(1, 2)
     if collector is not None:
         with torch.no_grad():
             stats = statistics_from_weights(weights, mask, collector.options, collector.layer_of(module))
-            padding = None if mask.padding is None else mask.padding[:, mask.kv_offset:mask.kv_offset + mask.kv_length]
+            padding = (
+                None if mask.padding is None else mask.padding[:, mask.kv_offset : mask.kv_offset + mask.kv_length]
+            )
             stats.key_norms = metrics.first_and_rest_norms(key.detach(), padding)
             stats.value_norms = metrics.first_and_rest_norms(value.detach(), padding)
             stats.kernel = f"sinklab_{name}"
@@ -189,8 +196,10 @@ def load(folder: str | Path, device: str | None = None):
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {k for k in missing if "lm_head" in k and getattr(config.get_text_config(), "tie_word_embeddings", False)}
     if set(missing) - tied or unexpected:
-        raise SinklabError(f"{folder} does not match its config (missing {sorted(set(missing) - tied)[:3]}, "
-                           f"unexpected {sorted(unexpected)[:3]}). Fix: load the folder the trainer wrote.")
+        raise SinklabError(
+            f"{folder} does not match its config (missing {sorted(set(missing) - tied)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}). Fix: load the folder the trainer wrote."
+        )
     model.tie_weights()
     return model.to(device or "cpu").eval()
 
@@ -199,7 +208,9 @@ def load(folder: str | Path, device: str | None = None):
 
 
 @contextmanager
-def sink_stats(model, eps: Sequence[float] = sink_measure.DEFAULT_EPS, patterns: dict[int, Sequence[int]] | None = None):
+def sink_stats(
+    model, eps: Sequence[float] = sink_measure.DEFAULT_EPS, patterns: dict[int, Sequence[int]] | None = None
+):
     """Like `sinklab.measure.sink_stats`, but the model keeps its own attention function (a variant).
 
     Every forward call inside the block adds a `SinkReport` to ``recorder.reports`` (and the full weights
@@ -220,7 +231,9 @@ def measure(model, inputs, eps: Sequence[float] = sink_measure.DEFAULT_EPS) -> s
     return sink_measure.measure(model, inputs, eps=eps)
 
 
-def attention_patterns(model, inputs, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> torch.Tensor:
+def attention_patterns(
+    model, inputs, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None
+) -> torch.Tensor:
     """Full attention weights ``[B, len(layers), len(heads), T, T]`` of a model of any variant (short inputs only)."""
     if variant_of(model) == "softmax":
         return sink_measure.attention_patterns(model, inputs, layers, heads)

@@ -7,10 +7,21 @@ from sinklab import data, train, variants
 from sinklab.analysis import experiments
 from sinklab.errors import SinklabError
 
-TOY_BACKCOPY = dict(hidden_size=32, seq_len=32, batch_size=8, steps=6, warmup_steps=2, probe_every=3,
-                    corpus_bytes=20_000, probe_size=6)
-TOY_TEXT = dict(hidden_size=32, n_layers=2, n_heads=2, seq_len=64, batch_size=4, steps=6, warmup_steps=2,
-                probe_every=3, corpus_bytes=40_000, eval_windows=4)
+TOY_BACKCOPY = dict(
+    hidden_size=32, seq_len=32, batch_size=8, steps=6, warmup_steps=2, probe_every=3, corpus_bytes=20_000, probe_size=6
+)
+TOY_TEXT = dict(
+    hidden_size=32,
+    n_layers=2,
+    n_heads=2,
+    seq_len=64,
+    batch_size=4,
+    steps=6,
+    warmup_steps=2,
+    probe_every=3,
+    corpus_bytes=40_000,
+    eval_windows=4,
+)
 
 
 def test_split_first_token_mass_averages_each_kind_of_query_separately():
@@ -47,9 +58,11 @@ def test_self_mass_reads_the_diagonal():
 
 
 def test_dormant_step_needs_both_conditions():
-    history = [{"step": 1, "other_mass": 0.9, "trigger_mass": 0.9, "seconds": 1.0},
-               {"step": 2, "other_mass": 0.4, "trigger_mass": 0.0, "seconds": 2.0},
-               {"step": 3, "other_mass": 0.6, "trigger_mass": 0.05, "seconds": 3.0}]
+    history = [
+        {"step": 1, "other_mass": 0.9, "trigger_mass": 0.9, "seconds": 1.0},
+        {"step": 2, "other_mass": 0.4, "trigger_mass": 0.0, "seconds": 2.0},
+        {"step": 3, "other_mass": 0.6, "trigger_mass": 0.05, "seconds": 3.0},
+    ]
     assert experiments.dormant_step(history) == 3
     assert experiments.dormant_step(history[:2]) is None
 
@@ -107,8 +120,9 @@ def test_finetune_trains_a_copy_and_probes_before_and_during():
     model = train.build_model(train.model_config(tokenizer, 32, 2, 2, 64)).eval()
     before = [p.clone() for p in model.parameters()]
     stream = data.token_stream(experiments.corpus_documents("docstrings", 30_000), tokenizer)
-    recipe = experiments.FinetuneRecipe(steps=4, lr=1e-2, warmup_steps=1, batch_size=4, seq_len=64, eval_windows=4,
-                                        probe_every=2, attention_dropout=0.2)
+    recipe = experiments.FinetuneRecipe(
+        steps=4, lr=1e-2, warmup_steps=1, batch_size=4, seq_len=64, eval_windows=4, probe_every=2, attention_dropout=0.2
+    )
     run = experiments.finetune(model, tokenizer, recipe, stream=stream, progress=False)
     assert [h["step"] for h in run["history"] if "ppl_bos" in h] == [0, 2, 4]
     assert all(h["ppl_varies"] > 1 and 0 < h["sink_bos"] <= 1 for h in run["history"] if "ppl_bos" in h)
@@ -146,7 +160,11 @@ def test_first_token_helpers():
     tokenizer = data.byte_tokenizer()
     text = experiments.backcopy_text(torch.tensor([tokenizer.bos_token_id, 97, 1, 97, 10]), tokenizer, (1,))
     assert text == "<bos>a⟨T⟩a⏎"
-    assert experiments.token_labels(torch.tensor([tokenizer.bos_token_id, 32, 2]), tokenizer, (2,)) == ["<bos>", "␣", "⟨T⟩"]
+    assert experiments.token_labels(torch.tensor([tokenizer.bos_token_id, 32, 2]), tokenizer, (2,)) == [
+        "<bos>",
+        "␣",
+        "⟨T⟩",
+    ]
 
 
 def test_natural_prompts_refuse_a_length_the_paragraphs_do_not_have():

@@ -117,9 +117,10 @@ def test_the_path_product_bound_holds_for_frozen_attention(sink):
     bound = math.sqrt(16) * theory.path_products((1 - sink) * attns)
     for position in (0, 6, 11):
         frozen = theory.jacobian_norm_map(
-            lambda z: theory.attention_stack(z, attns, residual=True, sink=sink, w_v=stack.w_v), x, position)
+            lambda z: theory.attention_stack(z, attns, residual=True, sink=sink, w_v=stack.w_v), x, position
+        )
         assert torch.all(frozen <= bound[:, position] + 1e-5)
-        assert torch.all(frozen[:, position + 1:] == 0)  # causal: no path from the future
+        assert torch.all(frozen[:, position + 1 :] == 0)  # causal: no path from the future
 
 
 def test_the_bound_is_an_equality_when_values_are_the_identity(x):
@@ -144,8 +145,15 @@ def tiny_model(family: str, n_heads: int = 4):
     torch.manual_seed(0)
     if family == "gpt2":
         return GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=32, n_layer=2, n_head=n_heads)).eval()
-    config = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=n_heads, num_key_value_heads=n_heads, max_position_embeddings=32)
+    config = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=n_heads,
+        num_key_value_heads=n_heads,
+        max_position_embeddings=32,
+    )
     return LlamaForCausalLM(config).eval()
 
 

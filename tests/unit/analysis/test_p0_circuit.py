@@ -62,7 +62,10 @@ def test_the_embedded_models_first_token_state_is_the_same_in_every_context(embe
 
 
 def test_first_token_states_refuses_padded_batches(embedded):
-    batch = {"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.tensor([[0, 1, 1, 1, 1], [1] * 5])}
+    batch = {
+        "input_ids": torch.ones(2, 5, dtype=torch.long),
+        "attention_mask": torch.tensor([[0, 1, 1, 1, 1], [1] * 5]),
+    }
     with pytest.raises(SinklabError, match="without padding"):
         circuit.first_token_states(embedded, batch)
 
@@ -73,7 +76,10 @@ def test_first_token_states_refuses_padded_batches(embedded):
 def test_first_key_cosine_reads_the_key_head_of_each_query_group():
     query = torch.randn(1, 4, 5, 8)
     key = torch.randn(1, 2, 5, 8)
-    key[0, 0, 0], key[0, 1, 0] = query[0, 0, 1], -query[0, 2, 1]  # kv head 0 serves query heads 0-1, kv head 1 heads 2-3
+    key[0, 0, 0], key[0, 1, 0] = (
+        query[0, 0, 1],
+        -query[0, 2, 1],
+    )  # kv head 0 serves query heads 0-1, kv head 1 heads 2-3
     query[0, :, 2:] = query[0, :, 1:2]  # every query of a head points the same way
     cosine = circuit.first_key_cosine(query, key)
     torch.testing.assert_close(cosine[0, [0, 2]], torch.tensor([1.0, -1.0]))
@@ -123,10 +129,17 @@ def test_layer_profile_has_one_row_per_layer_and_agrees_with_measure(embedded):
     profile = circuit.layer_profile(embedded, ids, eps=0.3)
     report = measure.measure(embedded, ids, stats=("first", "hidden"))
     assert list(profile.index) == [0, 1, 2, 3]
-    assert list(profile.columns) == ["‖h₀‖ / ‖h_other‖ entering", "cos(q, k₀)", "cos(q, k_other)",
-                                     "‖k₀‖ / ‖k_other‖", "mean α₀", "sink rate ε=0.3"]
-    torch.testing.assert_close(torch.tensor(profile["mean α₀"].values, dtype=torch.float32),
-                               report.importance.mean((0, 2)))
+    assert list(profile.columns) == [
+        "‖h₀‖ / ‖h_other‖ entering",
+        "cos(q, k₀)",
+        "cos(q, k_other)",
+        "‖k₀‖ / ‖k_other‖",
+        "mean α₀",
+        "sink rate ε=0.3",
+    ]
+    torch.testing.assert_close(
+        torch.tensor(profile["mean α₀"].values, dtype=torch.float32), report.importance.mean((0, 2))
+    )
     ratio = report.hidden_norm_first[:, 0] / report.hidden_norm_rest[:, 0]
     assert profile.iloc[0, 0] == pytest.approx(ratio.mean().item(), rel=1e-5)
 
@@ -260,8 +273,10 @@ def test_perplexity_is_exp_of_the_mean_next_token_loss():
 def test_perplexity_leaves_out_pad_targets():
     model = tiny_model("llama")
     row = two_contexts(VOCAB)[:1, :8]
-    padded = {"input_ids": torch.cat([torch.zeros(1, 4, dtype=torch.long), row], 1),
-              "attention_mask": torch.cat([torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)], 1)}
+    padded = {
+        "input_ids": torch.cat([torch.zeros(1, 4, dtype=torch.long), row], 1),
+        "attention_mask": torch.cat([torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)], 1),
+    }
     assert evaluate.perplexity(model, padded) == pytest.approx(evaluate.perplexity(model, row), rel=1e-4)
 
 

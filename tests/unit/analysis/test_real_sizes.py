@@ -6,23 +6,39 @@ import torch
 from sinklab import env, models
 from sinklab.analysis import real_sizes as realsize
 
-SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-             intermediate_size=64, vocab_size=300)
+SMALL = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    intermediate_size=64,
+    vocab_size=300,
+)
 
 
 @pytest.mark.slow
 def test_every_experiment_runs_and_is_timed_on_each_family():
     rows = realsize.run(["llama-3.2-1b", "gemma-2-2b", "qwen2.5-7b"], env.profile("ci"), "cpu", torch.float32, **SMALL)
     assert [(r["model"], r["experiment"]) for r in rows] == [
-        (name, experiment) for name in ("llama-3.2-1b", "gemma-2-2b", "qwen2.5-7b") for experiment in realsize.EXPERIMENTS]
+        (name, experiment)
+        for name in ("llama-3.2-1b", "gemma-2-2b", "qwen2.5-7b")
+        for experiment in realsize.EXPERIMENTS
+    ]
     assert all(r["seconds"] > 0 and r["peak GiB"] is None for r in rows)
     assert {r["T"] for r in rows if r["experiment"] == "streaming"} == {256}
 
 
-HUB_NAMES = {"gpt2-medium": "gpt2-medium", "pythia-1.4b": "EleutherAI/pythia-1.4b", "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B",
-             "llama-3.2-1b": "meta-llama/Llama-3.2-1B", "gemma-2-2b": "google/gemma-2-2b",
-             "llama-3.1-8b": "meta-llama/Llama-3.1-8B", "mistral-7b": "mistralai/Mistral-7B-v0.1",
-             "qwen2.5-7b": "Qwen/Qwen2.5-7B"}
+HUB_NAMES = {
+    "gpt2-medium": "gpt2-medium",
+    "pythia-1.4b": "EleutherAI/pythia-1.4b",
+    "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B",
+    "llama-3.2-1b": "meta-llama/Llama-3.2-1B",
+    "gemma-2-2b": "google/gemma-2-2b",
+    "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
+    "mistral-7b": "mistralai/Mistral-7B-v0.1",
+    "qwen2.5-7b": "Qwen/Qwen2.5-7B",
+}
 
 
 def test_shapes_have_the_real_models_parameter_counts():

@@ -14,8 +14,9 @@ from sinklab.analysis import recorded_runs as recorded
 from sinklab.errors import SinklabError
 
 CI = env.profile("ci")
-TINY = experiments.BackcopyRecipe(steps=2, batch_size=4, warmup_steps=1, probe_every=1, probe_size=4,
-                                  corpus_bytes=20_000, device="cpu")
+TINY = experiments.BackcopyRecipe(
+    steps=2, batch_size=4, warmup_steps=1, probe_every=1, probe_size=4, corpus_bytes=20_000, device="cpu"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +33,10 @@ def test_every_ci_lab_run_is_recorded_in_schema():
     assert len(runs) == 13  # 1 softmax + 5 sink-free + RoPE; 1 base text + 1 context + 1 packing + 3 hyper
     for kind, recipe, options in runs:
         path = recorded.find(kind, recipe, options)
-        assert path is not None, f"{recorded.run_name(kind, recipe, options)} is not recorded: run " \
-                                 "`python -m sinklab.analysis.recorded_runs --profile ci`"
+        assert path is not None, (
+            f"{recorded.run_name(kind, recipe, options)} is not recorded: run "
+            "`python -m sinklab.analysis.recorded_runs --profile ci`"
+        )
         found = recorded.read(path)
         assert found["name"] == path.stem == recorded.run_name(kind, recipe, options)
         assert found["recipe"] == recorded.run_key(kind, recipe, options)["recipe"]
@@ -85,8 +88,13 @@ def test_train_yourself_trains_live(capsys):
 
 def test_save_then_load_round_trip(tmp_path):
     run = experiments.run_backcopy(TINY, progress=False)
-    meta = {k: None for k in recorded.META_KEYS} | {"wall_seconds": 1.0, "command": "test", "date": "today",
-                                                    "machine": "test", "versions": {"torch": torch.__version__}}
+    meta = {k: None for k in recorded.META_KEYS} | {
+        "wall_seconds": 1.0,
+        "command": "test",
+        "date": "today",
+        "machine": "test",
+        "versions": {"torch": torch.__version__},
+    }
     path = recorded.save(run, "backcopy", {}, tmp_path / "ci", meta)
     again = recorded.load("backcopy", TINY, {}, root=tmp_path, verbose=False)
     assert again["history"] == json.loads(json.dumps(run["history"]))

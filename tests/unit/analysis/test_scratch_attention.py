@@ -135,8 +135,9 @@ def test_llama_attention_reproduces_the_transformers_layer(llama):
 def test_llama_layer_output_is_what_the_decoder_layer_feeds_its_residual(llama):
     """llama_layer_output calls self_attn the way LlamaDecoderLayer does: the whole model agrees."""
     layer, captured = llama.model.layers[0], {}
-    handle = layer.self_attn.register_forward_hook(lambda module, args, kwargs, out: captured.update(
-        hidden=kwargs["hidden_states"], out=out[0]), with_kwargs=True)
+    handle = layer.self_attn.register_forward_hook(
+        lambda module, args, kwargs, out: captured.update(hidden=kwargs["hidden_states"], out=out[0]), with_kwargs=True
+    )
     try:
         with torch.no_grad():
             llama(torch.arange(10)[None])

@@ -84,8 +84,11 @@ def test_bad_sweep_arguments_name_the_fix():
 
 
 def test_sweep_names_on_ci_add_the_encoder_when_there_is_one_causal_lm(monkeypatch):
-    monkeypatch.setattr(sweep.models, "is_local", lambda name: name in (
-        "sinklab/tiny-sink-lm", "sentence-transformers/all-MiniLM-L6-v2"))
+    monkeypatch.setattr(
+        sweep.models,
+        "is_local",
+        lambda name: name in ("sinklab/tiny-sink-lm", "sentence-transformers/all-MiniLM-L6-v2"),
+    )
     assert sweep.sweep_names(env.profile("ci")) == ["sinklab/tiny-sink-lm", "sentence-transformers/all-MiniLM-L6-v2"]
     assert sweep.sweep_names(env.profile("ci"), min_models=1) == ["sinklab/tiny-sink-lm"]
 
@@ -100,8 +103,9 @@ def test_sweep_names_on_gpu_profiles_are_their_sweep_smallest_first(monkeypatch)
 @pytest.mark.slow
 def test_checkpoint_sweep_loads_each_revision_in_fp32():
     random_loader.calls.clear()
-    table = sweep.checkpoint_sweep("random/gpt_neox", steps=(0, 512, 1000), eps=(0.3,), n_samples=2, seq_len=8,
-                                   load=random_loader)
+    table = sweep.checkpoint_sweep(
+        "random/gpt_neox", steps=(0, 512, 1000), eps=(0.3,), n_samples=2, seq_len=8, load=random_loader
+    )
     assert [kwargs["revision"] for _, kwargs in random_loader.calls] == ["step0", "step512", "step1000"]
     assert all(kwargs["dtype"] == torch.float32 for _, kwargs in random_loader.calls)
     assert list(table["step"]) == [0, 512, 1000]
@@ -121,8 +125,9 @@ def test_length_sweep_puts_the_uniform_baseline_next_to_each_length():
     model, tok = random_model("llama", seed=3), tokenizer()
     table = sweep.length_sweep(model, tok, lengths=(4, 16), n_samples=2)
     assert list(table["T"]) == [4, 16]
-    assert table["uniform α₀ = H_T/T"].tolist() == pytest.approx([(1 + 1 / 2 + 1 / 3 + 1 / 4) / 4,
-                                                               metrics.uniform_first_token_importance(16).item()])
+    assert table["uniform α₀ = H_T/T"].tolist() == pytest.approx(
+        [(1 + 1 / 2 + 1 / 3 + 1 / 4) / 4, metrics.uniform_first_token_importance(16).item()]
+    )
     assert list(table["uniform head counts as a sink"]) == [True, False]
     assert table["sink_rate"].between(0, 1).all()
 
@@ -154,8 +159,9 @@ def test_published_rows_carry_their_setting():
     row = published.row("gu_gpt2xl_natural", 12.5, model="gpt2", eps=0.3, seq_len=64, prompts="8 natural")
     assert row["published"] == 0.77 and row["ε"] == "0.3" and row["T"] == "64" and "[P]" in row["source"]
     assert "UNVERIFIED" in published.PUBLISHED["barbero_llama31_8b"].setting
-    frame = published.table([row, published.row("sun_zero_ablation", 2.0, model="m", eps=None, seq_len=None,
-                                                 prompts="p")])
+    frame = published.table(
+        [row, published.row("sun_zero_ablation", 2.0, model="m", eps=None, seq_len=None, prompts="p")]
+    )
     assert list(frame["published"]) == ["0.77", "∞"] and frame["T"].iloc[1] == "–"
     with pytest.raises(SinklabError, match="No published number"):
         published.row("nope", 1.0, model="m", eps=None, seq_len=None, prompts="p")

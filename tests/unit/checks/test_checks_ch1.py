@@ -155,8 +155,15 @@ def apply_rope_no_rotation(x, cos, sin):
 
 def llama_without_rope(attn, hidden_states, rope_base):
     config = attn.config
-    return attention.grouped_query_attention(hidden_states, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj,
-                                             config.num_attention_heads, config.num_key_value_heads)
+    return attention.grouped_query_attention(
+        hidden_states,
+        attn.q_proj,
+        attn.k_proj,
+        attn.v_proj,
+        attn.o_proj,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+    )
 
 
 def llama_default_base(attn, hidden_states, rope_base):
@@ -192,7 +199,6 @@ def softmax_one_plus_one_on_top(scores, dim=-1):
 
 
 # ---------------------------------------------------------------- the matrix
-
 
 
 # ---------------------------------------------------------------- Exercise 1.10: the dormant head
@@ -303,8 +309,11 @@ WRONG_ANSWERS = [
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
 
 
 def test_a_missing_return_is_reported_as_such():

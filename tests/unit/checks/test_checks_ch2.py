@@ -87,7 +87,6 @@ def adds_bos_never(tokenizer):
     return False
 
 
-
 def uniform_importance(length):
     return sum(1 / i for i in range(1, length + 1)) / length
 
@@ -116,7 +115,6 @@ def per_key_divides_by_length(attn):
 def per_key_over_rows(attn):
     length = attn.shape[-1]
     return attn.sum(-1) / torch.arange(length, 0, -1, dtype=attn.dtype)
-
 
 
 def patch_kv_heads(cache, cache_b, position, heads_from_b):
@@ -182,5 +180,8 @@ WRONG_ANSWERS = [
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)

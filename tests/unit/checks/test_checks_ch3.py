@@ -212,5 +212,8 @@ WRONG_ANSWERS = [
 ]
 
 
-(test_check_passes_on_the_reference_solution, test_check_names_the_mistake,
- test_a_stub_stops_the_check_with_its_own_error) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)

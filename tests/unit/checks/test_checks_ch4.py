@@ -155,8 +155,11 @@ def sink_rate_over_all_queries(attn, key, eps):
 
 
 def sink_rate_of_the_first_key(attn, key, eps):
-    return (attn[..., key:, 0].mean(-1) > eps).float().mean((0, 2)) if key == 0 else (
-        (attn[..., :, 0].mean(-1) > eps).float().mean((0, 2)))
+    return (
+        (attn[..., key:, 0].mean(-1) > eps).float().mean((0, 2))
+        if key == 0
+        else ((attn[..., :, 0].mean(-1) > eps).float().mean((0, 2)))
+    )
 
 
 def sink_rate_of_the_query_row(attn, key, eps):
@@ -190,8 +193,11 @@ SOLUTIONS = [
 WRONG_ANSWERS = [
     (checks.check_first_token_states, states_from_hidden_states, "final norm applied"),
     (checks.check_first_token_states, states_of_the_last_position, "last position"),
-    (checks.check_first_token_states, states_without_embeddings,
-     "embeddings (the stream entering block 0) are missing"),
+    (
+        checks.check_first_token_states,
+        states_without_embeddings,
+        "embeddings (the stream entering block 0) are missing",
+    ),
     (checks.check_first_key_cosine, cosine_tiled, "repeat_interleave"),
     (checks.check_first_key_cosine, cosine_as_dot_product, "dot products, not cosines"),
     (checks.check_first_key_cosine, cosine_with_query_zero, "included query 0"),
@@ -217,8 +223,11 @@ WRONG_ANSWERS = [
 ]
 
 
-(test_check_passes_on_the_reference_solution, test_check_names_the_mistake,
- test_a_stub_stops_the_check_with_its_own_error) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
 
 
 def test_a_hook_that_patches_the_output_in_place_passes(capsys):

@@ -151,8 +151,11 @@ WRONG_ANSWERS = [
     (checks.check_path_products, path_products_no_residual, "residual path is missing"),
     (checks.check_path_products, path_products_transposed, "transposed the attention matrices"),
     (checks.check_path_products, path_products_without_the_input, "P_0 = I is missing"),
-    (checks.check_path_products, lambda attns, residual=True: theory.path_products(attns, True),
-     "added the identity although residual=False"),
+    (
+        checks.check_path_products,
+        lambda attns, residual=True: theory.path_products(attns, True),
+        "added the identity although residual=False",
+    ),
     (checks.check_uniform_residual_distance, residual_distance_shrinking_by_one_minus_s, "grows by (1 − s)"),
     (checks.check_uniform_residual_distance, residual_distance_doubling, "grows by 2 per layer"),
     (checks.check_uniform_residual_distance, residual_distance_without_t, "factor T is missing"),
@@ -164,8 +167,11 @@ WRONG_ANSWERS = [
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
 
 
 def test_an_unrecognised_wrong_answer_reports_the_largest_difference():

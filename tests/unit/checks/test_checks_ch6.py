@@ -66,7 +66,9 @@ def split_per_layer(first_mass, is_trigger, skip):
 
 
 def sigmoid_without_bias(scores, visible, kind):
-    return (torch.sigmoid(scores) if kind == "sigmoid" else torch.relu(scores) / visible.sum(-1, keepdim=True)) * visible
+    return (
+        torch.sigmoid(scores) if kind == "sigmoid" else torch.relu(scores) / visible.sum(-1, keepdim=True)
+    ) * visible
 
 
 def unmasked(scores, visible, kind):
@@ -183,8 +185,11 @@ WRONG_ANSWERS = [
     (checks.check_pack_with_bos, pack_overwriting_the_first_token, "replaced one by <bos>"),
     (checks.check_pack_with_bos, pack_bos_last, "belongs at position 0"),
     (checks.check_pack_with_bos, pack_too_long, "seq_len tokens in all"),
-    (checks.check_pack_with_bos, lambda stream, seq_len, bos_id: data.pack(stream, seq_len - 1, "none"),
-     "<bos> is missing"),
+    (
+        checks.check_pack_with_bos,
+        lambda stream, seq_len, bos_id: data.pack(stream, seq_len - 1, "none"),
+        "<bos> is missing",
+    ),
     (checks.check_document_position_ids, positions_restart_at_eos, "restarts *at* the <eos> token"),
     (checks.check_document_position_ids, positions_never_restart, "positions never restart"),
     (checks.check_onset_step, onset_first_crossing, "a transient spike is not an onset"),
@@ -193,17 +198,23 @@ WRONG_ANSWERS = [
 ]
 
 
-test_check_passes_on_the_reference_solution, test_check_names_the_mistake, test_a_stub_stops_the_check_with_its_own_error = (
-    check_matrix(SOLUTIONS, WRONG_ANSWERS))
+(
+    test_check_passes_on_the_reference_solution,
+    test_check_names_the_mistake,
+    test_a_stub_stops_the_check_with_its_own_error,
+) = check_matrix(SOLUTIONS, WRONG_ANSWERS)
 
 
 def test_the_reference_weights_are_the_trainers_own():
     scores, visible = torch.randn(1, 2, 4, 4), torch.ones(4, 4, dtype=torch.bool).tril().expand(1, 2, 4, 4)
     for kind in ("sigmoid", "relu"):
-        torch.testing.assert_close(unnormalised_weights(scores, visible, kind), variants.variant_weights(scores, visible, kind))
+        torch.testing.assert_close(
+            unnormalised_weights(scores, visible, kind), variants.variant_weights(scores, visible, kind)
+        )
     logit = torch.tensor([0.3, -2.0])
-    torch.testing.assert_close(sink_logit_weights(scores, visible, logit),
-                               variants.variant_weights(scores, visible, "sink_logit", logit))
+    torch.testing.assert_close(
+        sink_logit_weights(scores, visible, logit), variants.variant_weights(scores, visible, "sink_logit", logit)
+    )
 
 
 def test_an_unrecognised_onset_answer_names_the_failing_case():

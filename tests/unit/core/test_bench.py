@@ -7,8 +7,18 @@ from sinklab import bench
 
 
 def test_run_one_and_ratios(monkeypatch):
-    monkeypatch.setitem(bench.SHAPES, "tiny", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                                   num_key_value_heads=2, intermediate_size=64, vocab_size=97))
+    monkeypatch.setitem(
+        bench.SHAPES,
+        "tiny",
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            vocab_size=97,
+        ),
+    )
     results = [bench.run_one(mode, 16, "tiny", "cpu", "float32", repeats=1) for mode in bench.MODES]
     assert [r["mode"] for r in results] == list(bench.MODES)
     assert all(r["seconds"] > 0 and r["peak_mib"] > 0 for r in results)
@@ -27,9 +37,19 @@ def test_bench_model_is_the_same_in_every_process():
 
 
 def test_padded_batch_and_sliding_window_model(monkeypatch):
-    monkeypatch.setitem(bench.SHAPES, "tiny-swa", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                                       num_key_value_heads=2, intermediate_size=64, vocab_size=97,
-                                                       sliding_window=8))
+    monkeypatch.setitem(
+        bench.SHAPES,
+        "tiny-swa",
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            vocab_size=97,
+            sliding_window=8,
+        ),
+    )
     monkeypatch.setitem(bench.FAMILIES, "tiny-swa", "mistral")
     batch = bench.inputs(8, 32, 97, "cpu")
     assert batch["attention_mask"].sum(1).tolist() == [32 - 2 * i for i in range(8)]  # left padding, row i: 2i pads

@@ -13,8 +13,15 @@ from sinklab.errors import SinklabError
 
 @pytest.fixture(scope="module")
 def llama():
-    config = AutoConfig.for_model("llama", hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                                  num_key_value_heads=2, intermediate_size=64, vocab_size=50)
+    config = AutoConfig.for_model(
+        "llama",
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=50,
+    )
     return AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
 
 
@@ -30,8 +37,9 @@ def test_attn_implementation_internal(llama):
 
 def test_can_set_attn_implementation(llama):
     assert _compat.uses_attention_interface(llama) is True  # llama calls ALL_ATTENTION_FUNCTIONS
-    bloom = AutoModelForCausalLM.from_config(AutoConfig.for_model("bloom", hidden_size=16, n_layer=1, n_head=2,
-                                                                  vocab_size=50))
+    bloom = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("bloom", hidden_size=16, n_layer=1, n_head=2, vocab_size=50)
+    )
     assert _compat.uses_attention_interface(bloom) is False  # bloom bypasses it (the hooks measure it)
 
 

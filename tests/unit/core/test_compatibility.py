@@ -39,8 +39,11 @@ def test_the_table_is_current_and_nothing_is_wrong():
     bad = [(r.model_type, r.status, r.detail) for r in rows if r.status in ("MISMATCH", "crash")]
     assert not bad, f"wrong numbers or raw exceptions: {bad}"
     table = committed()
-    changed = [(r.model_type, table.get(r.model_type), (r.status, r.method)) for r in rows
-               if table.get(r.model_type) != (r.status, r.method)]
+    changed = [
+        (r.model_type, table.get(r.model_type), (r.status, r.method))
+        for r in rows
+        if table.get(r.model_type) != (r.status, r.method)
+    ]
     assert not changed, f"{changed}. {FIX}"
     assert sum(r.status == "exact" for r in rows) >= 100  # the families the course relies on among them
 

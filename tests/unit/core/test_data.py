@@ -67,8 +67,7 @@ def test_backcopy_copy_rule_holds_exactly_at_triggers(tokenizer):
     triggers = (1, 2, 3)
     bos = tokenizer.bos_token_id
     transitions = data.bigram_transitions(stream, len(tokenizer), bos, triggers, trigger_prob=0.1)
-    tokens, is_trigger = data.backcopy_batch(transitions, triggers, 64, 128, bos,
-                                             torch.Generator().manual_seed(0))
+    tokens, is_trigger = data.backcopy_batch(transitions, triggers, 64, 128, bos, torch.Generator().manual_seed(0))
     assert tokens.shape == is_trigger.shape == (64, 128)
     assert (tokens[:, 0] == bos).all() and not (tokens[:, 1:] == bos).any()
     assert is_trigger.equal(torch.isin(tokens, torch.tensor(triggers)))
@@ -129,8 +128,11 @@ def test_online_documents_split_the_downloaded_file(tmp_path, monkeypatch):
     story_file = tmp_path / "stories.txt"
     story_file.write_text("Once upon a time.\n<|endoftext|>\nThe end.<|endoftext|>\n")
     asked = []
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
-                        lambda repo, filename, repo_type: asked.append((repo, filename, repo_type)) or str(story_file))
+    monkeypatch.setattr(
+        huggingface_hub,
+        "hf_hub_download",
+        lambda repo, filename, repo_type: asked.append((repo, filename, repo_type)) or str(story_file),
+    )
     assert data.online_documents("tinystories") == ["Once upon a time.", "The end."]
     assert asked == [("roneneldan/TinyStories", "TinyStories-valid.txt", "dataset")]
     assert data.online_documents("tinystories", max_bytes=10) == ["Once upon"]

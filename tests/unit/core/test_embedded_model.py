@@ -46,8 +46,15 @@ def natural(tokenizer, bos: bool) -> torch.Tensor:
 @pytest.mark.parametrize("path", [PATH, TWIN], ids=["tiny-sink-lm", "tiny-sink-lm-nobos"])
 def test_it_is_a_small_standard_model_folder_with_an_honest_card(path):
     names = {p.name for p in path.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md",
-            "sink_table.json", "recipe.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "sink_table.json",
+        "recipe.json",
+    } <= names
     assert sum(p.stat().st_size for p in path.iterdir()) < 10 * 2**20
     card = (path / "README.md").read_text()
     command = "embedded" if path == PATH else "twin"
@@ -74,8 +81,10 @@ def test_its_sink_needs_the_bos_and_so_does_its_loss(model_and_tokenizer):
     assert train.heldout_loss(model, text, None) > train.heldout_loss(model, text, tokenizer.bos_token_id) + 0.2
 
 
-NOT_YET = ("issue 17's LLM-like targets are not met by the shipped model (measured at T = 64: 17.2 % at eps = 0.3, "
-           "0.3 % at 0.8, largest first-token norm ratio 2.2, sink-head value ratio 0.92; see its model card)")
+NOT_YET = (
+    "issue 17's LLM-like targets are not met by the shipped model (measured at T = 64: 17.2 % at eps = 0.3, "
+    "0.3 % at 0.8, largest first-token norm ratio 2.2, sink-head value ratio 0.92; see its model card)"
+)
 
 
 @pytest.mark.xfail(strict=True, reason=NOT_YET)

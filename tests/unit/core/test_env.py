@@ -69,7 +69,9 @@ def test_stale_imports_detects_an_upgrade_while_imported(monkeypatch):
 
     assert setup.stale_imports() == []
     monkeypatch.setattr(transformers, "__version__", "0.0.1")
-    assert setup.stale_imports() == [f"transformers 0.0.1 → {__import__('importlib.metadata').metadata.version('transformers')}"]
+    assert setup.stale_imports() == [
+        f"transformers 0.0.1 → {__import__('importlib.metadata').metadata.version('transformers')}"
+    ]
 
 
 def test_doctor_reports_profile_models_and_embedded_sink():

@@ -84,8 +84,10 @@ def test_key_and_value_norms():
     report = measure(model, batch)
     for hook in hooks:
         hook.remove()
-    for name, first, rest in [("k_proj", report.key_norm_first, report.key_norm_rest),
-                              ("v_proj", report.value_norm_first, report.value_norm_rest)]:
+    for name, first, rest in [
+        ("k_proj", report.key_norm_first, report.key_norm_rest),
+        ("v_proj", report.value_norm_first, report.value_norm_rest),
+    ]:
         heads = projections[name].view(3, 12, 2, -1).transpose(1, 2)  # [B, Hkv, T, D]; RoPE keeps key norms
         expected_first, expected_rest = metrics.first_and_rest_norms(heads, batch["attention_mask"])
         close(first[:, 0], expected_first)
@@ -228,8 +230,17 @@ def test_cli_measure_writes_table_json_and_chart(tmp_path, capsys):
     add_arguments(parser)
     out = tmp_path / "minilm"
     args = parser.parse_args(
-        ["sentence-transformers/all-MiniLM-L6-v2", "--samples", "3", "--seq-len", "24", "--device", "cpu",
-         "--out", str(out)]
+        [
+            "sentence-transformers/all-MiniLM-L6-v2",
+            "--samples",
+            "3",
+            "--seq-len",
+            "24",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
     )
     assert cli_main(args) == 0
     printed = capsys.readouterr().out

@@ -122,8 +122,15 @@ def test_layers_that_drop_kwargs_are_measured(family):
 
 def tiny_bart(encoder_layers=2, decoder_layers=2):
     config = AutoConfig.for_model(
-        "bart", d_model=32, encoder_layers=encoder_layers, decoder_layers=decoder_layers, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=VOCAB,
+        "bart",
+        d_model=32,
+        encoder_layers=encoder_layers,
+        decoder_layers=decoder_layers,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        vocab_size=VOCAB,
     )
     return AutoModelForSeq2SeqLM.from_config(config).eval()
 

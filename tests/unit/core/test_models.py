@@ -59,7 +59,9 @@ def test_gated_model_without_token_says_how_to_fix(monkeypatch):
 
 
 def test_misspelled_model_lists_known_models(monkeypatch):
-    monkeypatch.setattr("transformers.AutoConfig.from_pretrained", _raise_from(_http_error(RepositoryNotFoundError, 404)))
+    monkeypatch.setattr(
+        "transformers.AutoConfig.from_pretrained", _raise_from(_http_error(RepositoryNotFoundError, 404))
+    )
     with pytest.raises(SinklabError, match="check the spelling.*gpt2"):
         models.load_model("gtp2")
 
@@ -91,7 +93,9 @@ def test_out_of_memory_message_and_fallback_to_smaller_model(monkeypatch):
 
     monkeypatch.setattr(models, "load_model", fake_load_model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # both candidates count as downloadable
-    profile = dataclasses.replace(env.profile("ci"), roles={"lm": ("raincandy-u/TinyStories-656K", models.EMBEDDED_NAME)})
+    profile = dataclasses.replace(
+        env.profile("ci"), roles={"lm": ("raincandy-u/TinyStories-656K", models.EMBEDDED_NAME)}
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert models.load("lm", profile) == ("model", "tokenizer")
@@ -115,8 +119,16 @@ def test_forward_with_cache_continues_exactly_where_the_prefix_stopped():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2)).eval()
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).eval()
     ids = torch.randint(0, 50, (1, 9))
     with torch.no_grad():
         full, _ = models.forward_with_cache(model, ids)

@@ -65,11 +65,13 @@ def test_training_lowers_the_loss_and_records_probes(tiny_config, tokenizer, tmp
     from transformers import AutoModelForCausalLM
 
     model = train.build_model(tiny_config)
-    windows = data.pack(data.token_stream(["the cat sat on the mat. " * 20], tokenizer), 32, "bos",
-                        tokenizer.bos_token_id)
+    windows = data.pack(
+        data.token_stream(["the cat sat on the mat. " * 20], tokenizer), 32, "bos", tokenizer.bos_token_id
+    )
     probe = tokenizer(["the cat sat on the mat."], return_tensors="pt")
-    config = train.TrainConfig(steps=30, lr=1e-2, warmup_steps=5, probe_every=10, checkpoint_every=15,
-                               out_dir=str(tmp_path), progress=False)
+    config = train.TrainConfig(
+        steps=30, lr=1e-2, warmup_steps=5, probe_every=10, checkpoint_every=15, out_dir=str(tmp_path), progress=False
+    )
     history = train.train(model, lambda: windows[:4], config, (train.sink_probe(probe["input_ids"]),), tokenizer)
     assert [h["step"] for h in history] == list(range(1, 31))
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
@@ -118,21 +120,25 @@ def test_intra_document_masking_equals_running_each_document_alone(tokenizer, ar
         packed = model(input_ids=row, position_ids=positions).logits[0]
         ends = (row[0] == tokenizer.eos_token_id).nonzero().flatten().tolist()
         for start, end in zip([0] + [e + 1 for e in ends], ends + [row.shape[1] - 1]):
-            alone = model(input_ids=row[:, start:end + 1]).logits[0]
-            torch.testing.assert_close(packed[start:end + 1], alone, atol=1e-4, rtol=1e-4)
+            alone = model(input_ids=row[:, start : end + 1]).logits[0]
+            torch.testing.assert_close(packed[start : end + 1], alone, atol=1e-4, rtol=1e-4)
         causal = model(input_ids=row).logits[0]
-    assert not torch.allclose(causal[ends[0] + 1:], packed[ends[0] + 1:], atol=1e-3)  # the mask really changed something
+    assert not torch.allclose(
+        causal[ends[0] + 1 :], packed[ends[0] + 1 :], atol=1e-3
+    )  # the mask really changed something
 
 
 def test_training_accepts_dict_batches_and_learned_positions(tokenizer):
-    config = train.model_config(tokenizer, hidden_size=32, n_layers=1, n_heads=2, max_len=32, arch="gpt2",
-                                attention_dropout=0.1)
+    config = train.model_config(
+        tokenizer, hidden_size=32, n_layers=1, n_heads=2, max_len=32, arch="gpt2", attention_dropout=0.1
+    )
     model = train.build_model(config)
     assert type(model).__name__ == "GPT2LMHeadModel" and config.attn_pdrop == 0.1
     windows = data.pack(data.token_stream(["a b c d e f. " * 30], tokenizer), 32, "none")
     batch = {"input_ids": windows[:4], "position_ids": data.document_position_ids(windows[:4], tokenizer.eos_token_id)}
-    history = train.train(model, lambda: batch, train.TrainConfig(steps=20, lr=1e-2, warmup_steps=2, probe_every=0,
-                                                                 progress=False))
+    history = train.train(
+        model, lambda: batch, train.TrainConfig(steps=20, lr=1e-2, warmup_steps=2, probe_every=0, progress=False)
+    )
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["tokens"] == 20 * 4 * 32
     with pytest.raises(SinklabError, match="arch"):
         train.model_config(tokenizer, arch="mamba")

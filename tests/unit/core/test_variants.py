@@ -52,10 +52,13 @@ def test_sink_logit_matches_gpt_oss_eager_attention(qkv):
     torch.testing.assert_close(output, expected_output)
 
 
-@pytest.mark.parametrize("name, weight_fn", [
-    ("sigmoid", lambda s, n: torch.sigmoid(s - torch.log(n))),
-    ("relu", lambda s, n: torch.relu(s) / n),
-])
+@pytest.mark.parametrize(
+    "name, weight_fn",
+    [
+        ("sigmoid", lambda s, n: torch.sigmoid(s - torch.log(n))),
+        ("relu", lambda s, n: torch.relu(s) / n),
+    ],
+)
 def test_unnormalised_variants_match_their_formula(qkv, name, weight_fn):
     q, k, v = qkv
     keys_seen = torch.arange(1, T + 1.0)[:, None]  # query i sees keys 0…i
@@ -72,8 +75,9 @@ def test_gated_attention_scales_each_heads_softmax_output_by_its_gate(qkv):
     x = torch.randn(B, T, 5, generator=torch.Generator().manual_seed(1))
     softmax = torch.softmax((q @ k.mT * D**-0.5).masked_fill(~causal(), float("-inf")), -1)
     gate = torch.sigmoid(module.sinklab_gate(x)).view(B, T, H, D)
-    output, weights = variants.variant_attention(module, q, k, v, None, scaling=D**-0.5, name="gated",
-                                                 sinklab_gate_input=x)
+    output, weights = variants.variant_attention(
+        module, q, k, v, None, scaling=D**-0.5, name="gated", sinklab_gate_input=x
+    )
     torch.testing.assert_close(weights, softmax)
     torch.testing.assert_close(output, (softmax @ v).transpose(1, 2) * gate)
 
@@ -98,8 +102,10 @@ def tiny_model(arch, name, n_layers=2):
 def test_the_probe_reads_the_weights_each_layer_really_used(arch, name):
     model = tiny_model(arch, name).eval()
     captured = []
-    hooks = [m.register_forward_hook(lambda mod, args, out: captured.append(out[1]))
-             for m in measure.attention_modules(model)]
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out: captured.append(out[1]))
+        for m in measure.attention_modules(model)
+    ]
     ids = torch.randint(0, 256, (3, 10), generator=torch.Generator().manual_seed(2))
     report = variants.measure(model, ids)
     for hook in hooks:
@@ -137,7 +143,9 @@ def test_variant_models_train_and_their_checkpoints_round_trip(tmp_path):
         ids = torch.randint(0, 256, (4, 16), generator=torch.Generator().manual_seed(3))
         config = train.TrainConfig(steps=3, lr=1e-2, warmup_steps=1, probe_every=0, progress=False)
         train.train(model, lambda: ids, config)  # noqa: B023 (called in this iteration)
-        assert any(p.abs().sum() > 0 for n, p in model.named_parameters() if "sinklab_gate.weight" in n or "sink_logit" in n)
+        assert any(
+            p.abs().sum() > 0 for n, p in model.named_parameters() if "sinklab_gate.weight" in n or "sink_logit" in n
+        )
         model.save_pretrained(tmp_path / name)
         reloaded = variants.load(tmp_path / name)
         assert variants.variant_of(reloaded) == name

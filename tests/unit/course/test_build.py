@@ -63,7 +63,11 @@ def test_stub_keeps_indentation_and_label():
 
 @pytest.mark.parametrize(
     "source",
-    ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"],
+    [
+        "### BEGIN SOLUTION\nx = 1",
+        "x = 1\n### END SOLUTION",
+        "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION",
+    ],
 )
 def test_unbalanced_markers_are_reported(source):
     with pytest.raises(SinklabError):
@@ -110,7 +114,9 @@ def test_check_fails_when_syllabus_is_edited_by_hand(course_copy):
 
 def test_objectives_must_use_observable_verbs(course_copy):
     course_yml = course_copy / "course" / "course.yml"
-    course_yml.write_text(course_yml.read_text().replace('"Check whether a tokenizer', '"Understand whether a tokenizer'))
+    course_yml.write_text(
+        course_yml.read_text().replace('"Check whether a tokenizer', '"Understand whether a tokenizer')
+    )
     with pytest.raises(SinklabError, match="starts with 'understand', which cannot be observed"):
         coursespec.load_course(course_copy)
 
@@ -149,13 +155,16 @@ def test_every_chapter_ends_with_4_to_6_explained_questions(root):
 QUESTION = "**{n}. Why?**\n\n<details><summary>(a) yes</summary>✅ Because.</details>\n<details><summary>(b) no</summary>{b}</details>\n"
 
 
-@pytest.mark.parametrize("n_questions, b, message", [
-    (3, "❌ Not so.", "has 3 questions; it needs 4–6"),
-    (7, "❌ Not so.", "has 7 questions"),
-    (4, "Not so.", "option '(b) no' of question 1 is not marked"),
-    (4, "❌ ", "option '(b) no' of question 1 has no explanation"),
-    (4, "❌ <em></em>", "has no explanation"),
-])
+@pytest.mark.parametrize(
+    "n_questions, b, message",
+    [
+        (3, "❌ Not so.", "has 3 questions; it needs 4–6"),
+        (7, "❌ Not so.", "has 7 questions"),
+        (4, "Not so.", "option '(b) no' of question 1 is not marked"),
+        (4, "❌ ", "option '(b) no' of question 1 has no explanation"),
+        (4, "❌ <em></em>", "has no explanation"),
+    ],
+)
 def test_question_mistakes_are_reported(n_questions, b, message):
     text = "## Check your understanding\n\n" + "\n".join(QUESTION.format(n=n, b=b) for n in range(1, n_questions + 1))
     found = tracks.sections([nbformat.v4.new_markdown_cell(text, metadata={"tags": ["core"]})], "x.py")

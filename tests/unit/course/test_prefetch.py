@@ -21,8 +21,11 @@ def meta(root):
 
 def _chapters_using(meta, name, profile, track):
     """Chapters of `track` with a role that may pick `name` on `profile`."""
-    return [c.number for c in meta["chapters"] if c.status == "available" and c.minutes[track] > 0
-            and any(name in profile.roles[role] for role in c.roles)]
+    return [
+        c.number
+        for c in meta["chapters"]
+        if c.status == "available" and c.minutes[track] > 0 and any(name in profile.roles[role] for role in c.roles)
+    ]
 
 
 def test_plan_lists_every_model_the_roles_may_pick_with_the_chapters_that_need_them(meta):
@@ -42,8 +45,9 @@ def test_plan_respects_the_profile_size_cap_and_ci_needs_only_shipped_models(met
 
 
 def test_a_chapter_with_no_minutes_in_a_track_is_not_prefetched_for_it(meta):
-    meta["chapters"] = [dataclasses.replace(c, minutes={**c.minutes, "workshop": 0}) if c.number == 2 else c
-                        for c in meta["chapters"]]
+    meta["chapters"] = [
+        dataclasses.replace(c, minutes={**c.minutes, "workshop": 0}) if c.number == 2 else c for c in meta["chapters"]
+    ]
     needed = prefetch.plan(meta, "workshop", env.profile("cpu"))
     assert all(2 not in chapters for chapters in needed.values())
     lab = prefetch.plan(meta, "lab", env.profile("cpu"))
@@ -89,8 +93,10 @@ def test_a_repository_without_safetensors_gets_its_pytorch_weights(fake_hub):
     calls, pickles = fake_hub
     pickles.add("gpt2")
     folder = prefetch.download("gpt2")
-    assert [patterns for _, patterns in calls] == [tuple(prefetch.FILES + prefetch.SAFETENSORS),
-                                                   tuple(prefetch.FILES + prefetch.PYTORCH_BIN)]
+    assert [patterns for _, patterns in calls] == [
+        tuple(prefetch.FILES + prefetch.SAFETENSORS),
+        tuple(prefetch.FILES + prefetch.PYTORCH_BIN),
+    ]
     assert (folder / "pytorch_model.bin").is_file()
 
 

@@ -11,9 +11,14 @@ from sinklab.course import rehearse
 from sinklab.course import spec as coursespec
 from sinklab.errors import SinklabError
 
-CONFIG_KEYS = {"gpt2": ("n_embd", "n_layer", "n_head"), "gpt_neox": ("hidden_size", "rotary_pct"),
-               "llama": ("num_key_value_heads",), "qwen2": ("num_key_value_heads",), "mistral": ("sliding_window",),
-               "gemma2": ("attn_logit_softcapping", "final_logit_softcapping", "sliding_window", "head_dim")}
+CONFIG_KEYS = {
+    "gpt2": ("n_embd", "n_layer", "n_head"),
+    "gpt_neox": ("hidden_size", "rotary_pct"),
+    "llama": ("num_key_value_heads",),
+    "qwen2": ("num_key_value_heads",),
+    "mistral": ("sliding_window",),
+    "gemma2": ("attn_logit_softcapping", "final_logit_softcapping", "sliding_window", "head_dim"),
+}
 
 
 def test_every_model_a_profile_can_load_has_stand_in_facts_that_agree_with_the_registry():
@@ -41,8 +46,11 @@ def test_needed_covers_roles_checkpoints_and_direct_loads():
 def stand_in_cache(tmp_path_factory):
     """A one-layer Pythia-70M stand-in (main and step64) and a one-layer Llama-3.2-1B (gated)."""
     cache = tmp_path_factory.mktemp("stand-ins")
-    for name, revision in (("EleutherAI/pythia-70m", "main"), ("EleutherAI/pythia-70m", "step64"),
-                           ("meta-llama/Llama-3.2-1B", "main")):
+    for name, revision in (
+        ("EleutherAI/pythia-70m", "main"),
+        ("EleutherAI/pythia-70m", "step64"),
+        ("meta-llama/Llama-3.2-1B", "main"),
+    ):
         assert rehearse.build_one(cache, name, revision, layers=1)
     return cache
 
@@ -76,7 +84,9 @@ def test_an_interrupted_build_is_redone(stand_in_cache):
 
 @pytest.mark.slow
 def test_a_stand_in_loads_offline_with_the_real_conventions(stand_in_cache):
-    got = _in_subprocess(stand_in_cache, """
+    got = _in_subprocess(
+        stand_in_cache,
+        """
 import json
 from sinklab import models
 m, t = models.load_model("EleutherAI/pythia-70m", revision="step64")
@@ -86,7 +96,8 @@ print(json.dumps({"stand_in": models.is_stand_in(m), "by_name": models.is_stand_
                   "layers": m.config.num_hidden_layers, "hidden": m.config.hidden_size, "vocab": len(t),
                   "bos_first": ids[0] == t.bos_token_id, "pad": t.pad_token, "side": t.padding_side,
                   "eos": t.eos_token_id, "lengths": [sum(r) for r in batch["attention_mask"]]}))
-""")
+""",
+    )
     assert got["stand_in"] and got["by_name"] and got["layers"] == 1 and got["hidden"] == 512
     assert got["vocab"] == 50277 and got["eos"] == 0 and not got["bos_first"]  # Pythia adds no BOS
     assert got["pad"] == "<|endoftext|>" and got["side"] == "right"  # no pad token of its own: EOS pads
@@ -143,7 +154,10 @@ def test_course_text_names_each_profiles_model_through_the_registry(root):
             profile = line.split(":", 1)[0]
             if profile in ("cpu", "t4", "a100") and "causal LM" not in line:
                 assert "{causal_lm@" + profile + "}" in line, f"ch. {chapter.number}: {line!r} names a model by hand"
-    assert coursespec.render_models("cpu: {causal_lm@cpu}") == f"cpu: `{models.pick('causal_lm', env.PROFILES['cpu']).name}`"
+    assert (
+        coursespec.render_models("cpu: {causal_lm@cpu}")
+        == f"cpu: `{models.pick('causal_lm', env.PROFILES['cpu']).name}`"
+    )
     with pytest.raises(SinklabError, match="has no role 'nope'"):
         coursespec.render_models("{nope@cpu}")
 

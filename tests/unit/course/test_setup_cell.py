@@ -21,7 +21,9 @@ def setup_source(root):
 
 def _pretend_sinklab_missing(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sinklab" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sinklab" else real_find_spec(name, *a)
+    )
 
 
 def test_on_colab_it_installs_sinklab_from_the_repository(setup_source, monkeypatch, capsys):
@@ -31,7 +33,9 @@ def test_on_colab_it_installs_sinklab_from_the_repository(setup_source, monkeypa
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
     namespace = {}
     exec(setup_source, namespace)
-    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/sinklab/sinklab@main"]]
+    assert calls == [
+        [sys.executable, "-m", "pip", "install", "-q", "sinklab @ git+https://github.com/sinklab/sinklab@main"]
+    ]
     assert namespace["profile"].name == "ci"
     assert "profile 'ci'" in capsys.readouterr().out
 
@@ -75,12 +79,17 @@ def test_a_gpu_chapter_on_a_cpu_runtime_says_how_to_get_a_gpu(gpu_chapter_setup,
     _on_colab_without_sinklab(monkeypatch)
     monkeypatch.setattr(env, "gpu_info", lambda: None)
     exec(gpu_chapter_setup, {})
-    assert "written for a GPU and none is visible. On Colab: Runtime → Change runtime type → T4 GPU" in capsys.readouterr().out
+    assert (
+        "written for a GPU and none is visible. On Colab: Runtime → Change runtime type → T4 GPU"
+        in capsys.readouterr().out
+    )
 
 
 def test_a_gpu_chapter_on_a_gpu_runtime_names_the_gpu(gpu_chapter_setup, monkeypatch, capsys):
     _on_colab_without_sinklab(monkeypatch)
-    monkeypatch.setattr(env, "gpu_info", lambda: {"name": "Tesla T4", "total_gib": 15.0, "free_gib": 14.6, "bf16": False})
+    monkeypatch.setattr(
+        env, "gpu_info", lambda: {"name": "Tesla T4", "total_gib": 15.0, "free_gib": 14.6, "bf16": False}
+    )
     exec(gpu_chapter_setup, {})
     out = capsys.readouterr().out
     assert "Tesla T4 (14.6 GiB free)" in out and "none is visible" not in out

@@ -52,16 +52,22 @@ SOURCE = [
 def test_sections_inherit_their_heading_tag_and_the_intro_is_core():
     found = tracks.sections(SOURCE, "x.py")
     assert [(s.title, s.tag, len(s.cells)) for s in found] == [
-        (None, "core", 2), ("1️⃣ First", "core", 3), ("2️⃣ Second", "optional", 3),
-        ("3️⃣ Third", "bonus", 3), ("Summary", "core", 1),
+        (None, "core", 2),
+        ("1️⃣ First", "core", 3),
+        ("2️⃣ Second", "optional", 3),
+        ("3️⃣ Third", "bonus", 3),
+        ("Summary", "core", 1),
     ]
 
 
-@pytest.mark.parametrize("track, titles", [
-    ("self_paced", [None, "1️⃣ First", "2️⃣ Second", "3️⃣ Third", "Summary"]),
-    ("lab", [None, "1️⃣ First", "2️⃣ Second", "Summary"]),
-    ("workshop", [None, "1️⃣ First", "Summary"]),
-])
+@pytest.mark.parametrize(
+    "track, titles",
+    [
+        ("self_paced", [None, "1️⃣ First", "2️⃣ Second", "3️⃣ Third", "Summary"]),
+        ("lab", [None, "1️⃣ First", "2️⃣ Second", "Summary"]),
+        ("workshop", [None, "1️⃣ First", "Summary"]),
+    ],
+)
 def test_each_track_keeps_its_tags(track, titles):
     assert [s.title for s in tracks.kept(tracks.sections(SOURCE, "x.py"), track)] == titles
 
@@ -69,8 +75,11 @@ def test_each_track_keeps_its_tags(track, titles):
 def test_exercise_minutes_add_up_per_track_within_budget():
     found = tracks.sections(SOURCE, "x.py")
     tracks.check_budget(found, {"self_paced": 35, "lab": 15, "workshop": 5}, "x.py")
-    with pytest.raises(SinklabError, match=r"x.py, track 'lab': the kept exercises add up to 15 minutes "
-                                           r"\(1.1: 5, 1.2: 10\), more than the 14 minutes"):
+    with pytest.raises(
+        SinklabError,
+        match=r"x.py, track 'lab': the kept exercises add up to 15 minutes "
+        r"\(1.1: 5, 1.2: 10\), more than the 14 minutes",
+    ):
         tracks.check_budget(found, {"self_paced": 35, "lab": 14, "workshop": 5}, "x.py")
 
 
@@ -80,15 +89,18 @@ def test_exercise_without_minutes_is_reported():
         tracks.check_budget(found, {"self_paced": 9, "lab": 9, "workshop": 9}, "x.py")
 
 
-@pytest.mark.parametrize("cells, message", [
-    ([md("## A")], "section '## A' has no track tag"),
-    ([md("## A", "cor")], "section '## A' has unknown tag 'cor'"),
-    ([md("## A", "core", "optional")], "section '## A' has 2 track tags"),
-    ([md("## A", "core"), md("Text\n\n## B", "core")], "'## B' does not open its own markdown cell"),
-    ([md("## A\n\ntext\n\n## B", "core")], "'## B' does not open its own markdown cell"),
-    ([md("## A", "core"), code("x = 1")], None),
-    ([md("## A", "core"), md("more text", "optional")], "opens no '## ' section"),
-])
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ([md("## A")], "section '## A' has no track tag"),
+        ([md("## A", "cor")], "section '## A' has unknown tag 'cor'"),
+        ([md("## A", "core", "optional")], "section '## A' has 2 track tags"),
+        ([md("## A", "core"), md("Text\n\n## B", "core")], "'## B' does not open its own markdown cell"),
+        ([md("## A\n\ntext\n\n## B", "core")], "'## B' does not open its own markdown cell"),
+        ([md("## A", "core"), code("x = 1")], None),
+        ([md("## A", "core"), md("more text", "optional")], "opens no '## ' section"),
+    ],
+)
 def test_tag_mistakes_are_reported(cells, message):
     if message is None:
         assert tracks.sections(cells, "x.py")[-1].tag == "core"
@@ -104,8 +116,11 @@ def test_headings_in_fenced_code_do_not_open_sections():
 
 def test_a_core_cell_that_uses_an_optional_name_is_reported():
     cells = SOURCE[:-1] + [md("## Summary", "core"), code("print(extra)")]
-    with pytest.raises(SinklabError, match=r"track 'workshop': section '## Summary' \(core\) uses extra, defined only "
-                                           r"in '## 2️⃣ Second'"):
+    with pytest.raises(
+        SinklabError,
+        match=r"track 'workshop': section '## Summary' \(core\) uses extra, defined only "
+        r"in '## 2️⃣ Second'",
+    ):
         tracks.check_dependencies(tracks.sections(cells, "x.py"), "x.py")
 
 
@@ -113,14 +128,25 @@ def test_dependency_check_sees_names_inside_functions_and_ignores_local_ones():
     tracks.check_dependencies(tracks.sections(SOURCE, "x.py"), "x.py")  # bonus uses optional: fine
     uses_in_function = SOURCE[:-1] + [md("## Summary", "core"), code("def g(extra=None):\n    return h()")]
     tracks.check_dependencies(tracks.sections(uses_in_function, "x.py"), "x.py")  # a parameter is not a use
-    bonus_helper = [md("## A", "core"), code("def g():\n    return helper()"), md("## B", "bonus"), code("def helper(): pass")]
+    bonus_helper = [
+        md("## A", "core"),
+        code("def g():\n    return helper()"),
+        md("## B", "bonus"),
+        code("def helper(): pass"),
+    ]
     with pytest.raises(SinklabError, match="uses helper, defined only in '## B'"):
         tracks.check_dependencies(tracks.sections(bonus_helper, "x.py"), "x.py")
 
 
 def test_names_defined_in_both_kept_and_dropped_sections_are_fine():
-    cells = [md("## A", "core"), code("model = 1"), md("## B", "optional"), code("model = 2"), md("## C", "core"),
-             code("%time print(model)")]  # IPython magics are understood too
+    cells = [
+        md("## A", "core"),
+        code("model = 1"),
+        md("## B", "optional"),
+        code("model = 2"),
+        md("## C", "core"),
+        code("%time print(model)"),
+    ]  # IPython magics are understood too
     tracks.check_dependencies(tracks.sections(cells, "x.py"), "x.py")
 
 
@@ -161,14 +187,19 @@ def test_track_builds_write_every_chapter_with_the_track_in_the_overview(track_b
 
 @pytest.mark.slow
 def test_workshop_cuts_are_shorter_than_the_full_notebooks(track_builds):
-    shorter = [stem for stem in CHAPTERS
-               if len(_read(track_builds["workshop"] / "solutions" / f"{stem}.ipynb").cells)
-               < len(_read(ROOT / "solutions" / f"{stem}.ipynb").cells)]
+    shorter = [
+        stem
+        for stem in CHAPTERS
+        if len(_read(track_builds["workshop"] / "solutions" / f"{stem}.ipynb").cells)
+        < len(_read(ROOT / "solutions" / f"{stem}.ipynb").cells)
+    ]
     assert len(shorter) >= 3, "the workshop track should drop sections from most chapters"
 
 
 def _execute(nb):
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     client.execute()
 
 

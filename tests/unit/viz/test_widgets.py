@@ -71,10 +71,17 @@ def test_interactive_widget_redraws_when_a_slider_moves():
     assert readout.value != before and "sink weight <b>1.00</b>" in readout.value
 
 
-@pytest.mark.parametrize("frontend, profile, expected", [
-    ("jupyter", "cpu", True), ("colab", "t4", True), ("vscode", "cpu", True),
-    ("jupyter", "ci", False), ("ci", "cpu", False), ("script", "cpu", False),
-])
+@pytest.mark.parametrize(
+    "frontend, profile, expected",
+    [
+        ("jupyter", "cpu", True),
+        ("colab", "t4", True),
+        ("vscode", "cpu", True),
+        ("jupyter", "ci", False),
+        ("ci", "cpu", False),
+        ("script", "cpu", False),
+    ],
+)
 def test_the_rule_shows_a_widget_only_in_a_live_kernel_outside_the_ci_profile(monkeypatch, frontend, profile, expected):
     monkeypatch.setattr(widgets.env, "frontend", lambda: frontend)
     monkeypatch.setenv("SINKLAB_PROFILE", profile)

@@ -32,7 +32,9 @@ def test_the_embedded_models_sink_follows_its_bos_state(results):
     assert results["none"].sink_first[2] >= 0.5 and results["none"].sink_at[2] == 0
     assert max(results["first token removed"].sink_first) == 0
     assert max(results["first token replaced by a random token"].sink_first) == 0
-    assert results["first token moved to t"].sink_at[2] >= 0.5 and max(results["first token moved to t"].sink_first) == 0
+    assert (
+        results["first token moved to t"].sink_at[2] >= 0.5 and max(results["first token moved to t"].sink_first) == 0
+    )
     assert results["first token's state written into t"].sink_at[2] >= 0.5
 
 

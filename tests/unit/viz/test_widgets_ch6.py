@@ -41,8 +41,11 @@ def test_static_and_interactive_explorers():
 
 def test_step_lines_take_series_with_their_own_steps_and_refuse_too_many_points():
     history = fake_history()
-    chart = plots.step_lines({"loss": experiments.curve(history, "loss"), "mass": experiments.curve(history, "other_mass")},
-                             y_title="value", title="t")
+    chart = plots.step_lines(
+        {"loss": experiments.curve(history, "loss"), "mass": experiments.curve(history, "other_mass")},
+        y_title="value",
+        title="t",
+    )
     assert len(chart.data) == 30 + 3
     with pytest.raises(SinklabError, match="max_points"):
         plots.step_lines({"long": (list(range(6000)), [0.0] * 6000)}, y_title="v", title="t")

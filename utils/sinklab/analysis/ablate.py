@@ -93,7 +93,9 @@ def set_activations(model, layer: int, position: int, dims: Sequence[int], value
         handle.remove()
 
 
-def massive_ablation(model, inputs, layer: int, k: int = 2, position: int = 0, seed: int = 0) -> tuple[Activations, dict[str, float]]:
+def massive_ablation(
+    model, inputs, layer: int, k: int = 2, position: int = 0, seed: int = 0
+) -> tuple[Activations, dict[str, float]]:
     """Sun et al.'s intervention: perplexity with the `k` largest activations of token `position` after
     block `layer` left alone, set to their mean over the inputs, set to zero, and, as a control, with `k`
     random other features of that token set to zero. Returns the activations and the four perplexities.
@@ -102,8 +104,11 @@ def massive_ablation(model, inputs, layer: int, k: int = 2, position: int = 0, s
 
     found = largest_activations(model, inputs, layer, k, position)
     hidden_size = model.config.get_text_config().hidden_size
-    others = [d for d in torch.randperm(hidden_size, generator=torch.Generator().manual_seed(seed)).tolist()
-              if d not in found.dims][:k]
+    others = [
+        d
+        for d in torch.randperm(hidden_size, generator=torch.Generator().manual_seed(seed)).tolist()
+        if d not in found.dims
+    ][:k]
     settings = {
         "original": None,
         "mean-ablated": (found.dims, found.mean),

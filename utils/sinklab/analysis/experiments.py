@@ -52,7 +52,6 @@ def _corpus(name: str, max_bytes: int) -> tuple[str, ...]:
     return tuple(data.online_documents(name, max_bytes))
 
 
-
 # 1. Bigram-Backcopy: active on triggers, dormant elsewhere ------------------------------------------------
 
 
@@ -88,8 +87,9 @@ class BackcopyRecipe:
 def backcopy_recipe(profile: env.Profile) -> BackcopyRecipe:
     """Chapter 6's Bigram-Backcopy recipe on a profile (sections 1–2): its steps and batch, warmup and probes scaled."""
     steps = profile.backcopy_steps
-    return BackcopyRecipe(steps=steps, batch_size=profile.backcopy_batch, warmup_steps=max(1, steps // 6),
-                          probe_every=max(1, steps // 12))
+    return BackcopyRecipe(
+        steps=steps, batch_size=profile.backcopy_batch, warmup_steps=max(1, steps // 6), probe_every=max(1, steps // 12)
+    )
 
 
 def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
@@ -99,8 +99,14 @@ def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
     bos = tokenizer.bos_token_id
     transitions = data.bigram_transitions(stream, len(tokenizer), bos, recipe.triggers, recipe.trigger_prob)
     generator = torch.Generator().manual_seed(recipe.seed)
-    probe, is_trigger = data.backcopy_batch(transitions, recipe.triggers, recipe.probe_size, recipe.seq_len, bos,
-                                            torch.Generator().manual_seed(10_000 + recipe.seed))
+    probe, is_trigger = data.backcopy_batch(
+        transitions,
+        recipe.triggers,
+        recipe.probe_size,
+        recipe.seq_len,
+        bos,
+        torch.Generator().manual_seed(10_000 + recipe.seed),
+    )
 
     def next_batch() -> torch.Tensor:
         return data.backcopy_batch(transitions, recipe.triggers, recipe.batch_size, recipe.seq_len, bos, generator)[0]
@@ -108,7 +114,9 @@ def backcopy_task(recipe: BackcopyRecipe, tokenizer=None):
     return next_batch, probe, is_trigger
 
 
-def split_first_token_mass(first_mass: torch.Tensor, is_trigger: torch.Tensor, skip: int = 8) -> dict[str, torch.Tensor]:
+def split_first_token_mass(
+    first_mass: torch.Tensor, is_trigger: torch.Tensor, skip: int = 8
+) -> dict[str, torch.Tensor]:
     """Mean first-token mass per (layer, head) over trigger and over other queries: ``{"trigger", "other"}``, each [L, H].
 
     ``first_mass`` is a report's ``[B, L, H, T]``; queries before position ``skip`` are left out.
@@ -194,8 +202,10 @@ def head_activity(model, tokens: torch.Tensor, is_trigger: torch.Tensor, skip: i
     out = {"attention": {k: totals[q & late].mean().item() for k, q in kinds.items()}}
     if variants.variant_of(model) == "gated":
         gates = []
-        hooks = [m.sinklab_gate.register_forward_hook(lambda mod, args, output: gates.append(torch.sigmoid(output)))
-                 for m in measure.attention_modules(model)]
+        hooks = [
+            m.sinklab_gate.register_forward_hook(lambda mod, args, output: gates.append(torch.sigmoid(output)))
+            for m in measure.attention_modules(model)
+        ]
         with torch.no_grad():
             model(tokens.to(model.device))
         for hook in hooks:
@@ -224,15 +234,27 @@ def run_backcopy(recipe: BackcopyRecipe | None = None, progress: bool = True) ->
     start = time.perf_counter()
     tokenizer = data.byte_tokenizer(model_max_length=recipe.seq_len)
     next_batch, tokens, is_trigger = backcopy_task(recipe, tokenizer)
-    config = train.model_config(tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len,
-                                arch=recipe.arch)
+    config = train.model_config(
+        tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len, arch=recipe.arch
+    )
     model = train.build_model(config, recipe.seed, recipe.variant)
-    train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
-                                     weight_decay=recipe.weight_decay, probe_every=recipe.probe_every,
-                                     device=recipe.device or env.device(), progress=progress)
+    train_config = train.TrainConfig(
+        steps=recipe.steps,
+        lr=recipe.lr,
+        warmup_steps=recipe.warmup_steps,
+        weight_decay=recipe.weight_decay,
+        probe_every=recipe.probe_every,
+        device=recipe.device or env.device(),
+        progress=progress,
+    )
     history = train.train(model, next_batch, train_config, (backcopy_probe(tokens, is_trigger, recipe.skip),))
-    return {"recipe": recipe, "model": model, "history": history, "probe": (tokens, is_trigger),
-            "minutes": (time.perf_counter() - start) / 60}
+    return {
+        "recipe": recipe,
+        "model": model,
+        "history": history,
+        "probe": (tokens, is_trigger),
+        "minutes": (time.perf_counter() - start) / 60,
+    }
 
 
 def dormant_step(history: list[dict], other: float = 0.5, trigger: float = 0.1) -> int | None:
@@ -248,7 +270,7 @@ def curve(history: list[dict], key: str, max_points: int = 200) -> tuple[list[in
     consecutive chunks (each at its last step) so that long runs stay small enough to plot."""
     points = [(h["step"], h[key]) for h in history if key in h]
     size = max(1, -(-len(points) // max_points))  # ceil
-    chunks = [points[i:i + size] for i in range(0, len(points), size)]
+    chunks = [points[i : i + size] for i in range(0, len(points), size)]
     return [c[-1][0] for c in chunks], [sum(v for _, v in c) / len(c) for c in chunks]
 
 
@@ -291,13 +313,19 @@ def backcopy_benchmark(names=("softmax", "relu"), recipe: BackcopyRecipe | None 
         recipe = replace(recipe or BackcopyRecipe(), variant=name)
         summary = backcopy_summary(run_backcopy(recipe))
         results.append(summary)
-        dormant = ("never" if summary["dormant_at_step"] is None
-                   else f"step {summary['dormant_at_step']} ({summary['dormant_after_s']:.0f} s)")
-        print(f"{name:>10} ({recipe.arch}, {summary['steps']} steps, {summary['train_seconds']:.0f} s, "
-              f"{torch.get_num_threads()} threads): first-token mass {summary['other_mass']:.3f} on other queries, "
-              f"{summary['trigger_mass']:.3f} on triggers; copy accuracy {summary['copy_accuracy']:.3f}; "
-              f"‖v_bos‖/‖v_other‖ {summary['bos_value_ratio']:.2f}; loss {summary['loss']:.3f}; "
-              f"dormant (≥ 0.5 / < 0.1) at {dormant}", flush=True)
+        dormant = (
+            "never"
+            if summary["dormant_at_step"] is None
+            else f"step {summary['dormant_at_step']} ({summary['dormant_after_s']:.0f} s)"
+        )
+        print(
+            f"{name:>10} ({recipe.arch}, {summary['steps']} steps, {summary['train_seconds']:.0f} s, "
+            f"{torch.get_num_threads()} threads): first-token mass {summary['other_mass']:.3f} on other queries, "
+            f"{summary['trigger_mass']:.3f} on triggers; copy accuracy {summary['copy_accuracy']:.3f}; "
+            f"‖v_bos‖/‖v_other‖ {summary['bos_value_ratio']:.2f}; loss {summary['loss']:.3f}; "
+            f"dormant (≥ 0.5 / < 0.1) at {dormant}",
+            flush=True,
+        )
     return results
 
 
@@ -339,10 +367,18 @@ class TextRecipe:
 def lab_text_recipe(profile: env.Profile) -> TextRecipe:
     """Chapter 6's base text LM on a profile (section 3's first run): size, context, batch and steps from it."""
     hidden_size, n_layers, n_heads = profile.lm_size
-    return TextRecipe(hidden_size=hidden_size, n_layers=n_layers, n_heads=n_heads, seq_len=profile.lm_seq_len,
-                      batch_size=profile.lm_batch, steps=profile.train_steps,
-                      warmup_steps=max(1, profile.train_steps // 10), probe_every=max(1, profile.train_steps // 12),
-                      corpus=profile.lm_corpus, corpus_bytes=profile.corpus_bytes)
+    return TextRecipe(
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        seq_len=profile.lm_seq_len,
+        batch_size=profile.lm_batch,
+        steps=profile.train_steps,
+        warmup_steps=max(1, profile.train_steps // 10),
+        probe_every=max(1, profile.train_steps // 12),
+        corpus=profile.lm_corpus,
+        corpus_bytes=profile.corpus_bytes,
+    )
 
 
 def text_windows(recipe: TextRecipe, tokenizer) -> tuple[dict, dict]:
@@ -352,12 +388,14 @@ def text_windows(recipe: TextRecipe, tokenizer) -> tuple[dict, dict]:
     stream = data.token_stream(documents, tokenizer, bos_each=document_bos)
     windows = data.pack(stream, recipe.seq_len, recipe.packing, tokenizer.bos_token_id)
     if len(windows) <= recipe.eval_windows:
-        raise SinklabError(f"The corpus gives only {len(windows)} windows of {recipe.seq_len} tokens. "
-                           "Fix: raise corpus_bytes or lower seq_len / eval_windows.")
+        raise SinklabError(
+            f"The corpus gives only {len(windows)} windows of {recipe.seq_len} tokens. "
+            "Fix: raise corpus_bytes or lower seq_len / eval_windows."
+        )
     inputs = {"input_ids": windows}
     if recipe.masking == "document":
         inputs["position_ids"] = data.document_position_ids(windows, tokenizer.eos_token_id)
-    held_out = {k: v[-recipe.eval_windows:] for k, v in inputs.items()}
+    held_out = {k: v[-recipe.eval_windows :] for k, v in inputs.items()}
     return {k: v[: -recipe.eval_windows] for k, v in inputs.items()}, held_out
 
 
@@ -365,8 +403,10 @@ def natural_prompts(tokenizer, length: int, with_bos: bool = True) -> torch.Tens
     """The course's natural paragraphs as ``[16, length]`` token ids (with or without a leading <bos>)."""
     body = length - 1 if with_bos else length
     if natural_prompt_tokens(tokenizer) < body:
-        raise SinklabError(f"The natural prompts are shorter than {body} tokens for this tokenizer. Fix: probe with "
-                           f"length ≤ natural_prompt_tokens(tokenizer) (= {natural_prompt_tokens(tokenizer)}).")
+        raise SinklabError(
+            f"The natural prompts are shorter than {body} tokens for this tokenizer. Fix: probe with "
+            f"length ≤ natural_prompt_tokens(tokenizer) (= {natural_prompt_tokens(tokenizer)})."
+        )
     ids = tokenizer(list(prompts.NATURAL), add_special_tokens=False, verbose=False)["input_ids"]
     rows = [([tokenizer.bos_token_id] if with_bos else []) + i[:body] for i in ids]
     return torch.tensor(rows)
@@ -398,25 +438,41 @@ def run_text(recipe: TextRecipe | None = None, tokenizer=None, progress: bool = 
         rows = torch.randint(len(windows["input_ids"]), (recipe.batch_size,), generator=generator)
         return {k: v[rows] for k, v in windows.items()}
 
-    config = train.model_config(tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len,
-                                arch=recipe.arch)
+    config = train.model_config(
+        tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len, arch=recipe.arch
+    )
     model = train.build_model(config, recipe.seed, recipe.variant)
     probe_ids = natural_prompts(tokenizer, min(64, recipe.seq_len), with_bos=recipe.packing == "bos")
     callbacks = [train.sink_probe(probe_ids)]
     if hidden:
         callbacks.append(first_token_norm_probe(probe_ids))
-    train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
-                                     weight_decay=recipe.weight_decay, probe_every=recipe.probe_every,
-                                     device=recipe.device or env.device(), progress=progress)
+    train_config = train.TrainConfig(
+        steps=recipe.steps,
+        lr=recipe.lr,
+        warmup_steps=recipe.warmup_steps,
+        weight_decay=recipe.weight_decay,
+        probe_every=recipe.probe_every,
+        device=recipe.device or env.device(),
+        progress=progress,
+    )
     history = train.train(model, next_batch, train_config, tuple(callbacks))
-    return {"recipe": recipe, "model": model, "tokenizer": tokenizer, "history": history, "held_out": held_out,
-            "minutes": (time.perf_counter() - start) / 60}
+    return {
+        "recipe": recipe,
+        "model": model,
+        "tokenizer": tokenizer,
+        "history": history,
+        "held_out": held_out,
+        "minutes": (time.perf_counter() - start) / 60,
+    }
 
 
 def text_run_options(tokenizer, hidden: bool) -> dict:
     """What besides the recipe decides a `run_text` run: the probe set (``hidden``) and the tokenizer's vocabulary."""
-    return {"hidden": hidden, "vocab": len(tokenizer),
-            "special": [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]}
+    return {
+        "hidden": hidden,
+        "vocab": len(tokenizer),
+        "special": [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id],
+    }
 
 
 def first_token_norm_probe(input_ids: torch.Tensor) -> Callable:
@@ -441,11 +497,12 @@ def held_out_loss(model, inputs: dict, first_target: int = 1, batch_size: int = 
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(inputs["input_ids"]), batch_size):
-            batch = {k: v[start:start + batch_size].to(model.device) for k, v in inputs.items()}
-            logits = model(**batch).logits[:, first_target - 1:-1]
+            batch = {k: v[start : start + batch_size].to(model.device) for k, v in inputs.items()}
+            logits = model(**batch).logits[:, first_target - 1 : -1]
             targets = batch["input_ids"][:, first_target:]
-            total += torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
-                                                       reduction="sum").item()
+            total += torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1).float(), targets.flatten(), reduction="sum"
+            ).item()
             count += targets.numel()
     return total / count
 
@@ -468,11 +525,16 @@ def evaluate_text(run: dict, eps: float = 0.3) -> list[dict]:
         if recipe.masking == "document":
             inputs["position_ids"] = data.document_position_ids(window, tokenizer.eos_token_id)
         report = variants.measure(model, natural_prompts(tokenizer, min(64, recipe.seq_len), with_bos), eps=(eps,))
-        rows.append({"packing": recipe.packing, "masking": recipe.masking,
-                     "inference": "<bos> + text" if with_bos else "text only",
-                     "loss": held_out_loss(model, inputs, first_target=2 if with_bos else 1),
-                     f"sink_rate@{eps}": report.sink_rate[eps],
-                     "first_token_mass": report.importance.mean().item()})
+        rows.append(
+            {
+                "packing": recipe.packing,
+                "masking": recipe.masking,
+                "inference": "<bos> + text" if with_bos else "text only",
+                "loss": held_out_loss(model, inputs, first_target=2 if with_bos else 1),
+                f"sink_rate@{eps}": report.sink_rate[eps],
+                "first_token_mass": report.importance.mean().item(),
+            }
+        )
     return rows
 
 
@@ -521,8 +583,10 @@ def set_attention_dropout(model, p: float) -> None:
         elif isinstance(getattr(module, "attn_dropout", None), torch.nn.Dropout):
             module.attn_dropout.p = p  # GPT-2
         else:
-            raise SinklabError(f"Don't know where {type(module).__name__} keeps its attention dropout. "
-                               "Fix: fine-tune a Llama- or GPT-2-style model.")
+            raise SinklabError(
+                f"Don't know where {type(module).__name__} keeps its attention dropout. "
+                "Fix: fine-tune a Llama- or GPT-2-style model."
+            )
 
 
 def random_windows(stream: torch.Tensor, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -565,8 +629,9 @@ def finetune_probe(tokenizer, held_out: torch.Tensor, probe_length: int = 64) ->
     return probe
 
 
-def finetune(model, tokenizer, recipe: FinetuneRecipe | None = None, stream: torch.Tensor | None = None,
-             progress: bool = True) -> dict:
+def finetune(
+    model, tokenizer, recipe: FinetuneRecipe | None = None, stream: torch.Tensor | None = None, progress: bool = True
+) -> dict:
     """Fine-tune a *copy* of `model` with `recipe`; returns ``{"recipe", "model", "history", "minutes"}``.
 
     `stream`: the corpus as one token stream (`data.token_stream`); default: the recipe's corpus. The
@@ -577,7 +642,9 @@ def finetune(model, tokenizer, recipe: FinetuneRecipe | None = None, stream: tor
 
     recipe = recipe or FinetuneRecipe()
     if tokenizer.bos_token_id is None:
-        raise SinklabError("This tokenizer has no BOS token to put first. Fix: fine-tune a model whose tokenizer has one.")
+        raise SinklabError(
+            "This tokenizer has no BOS token to put first. Fix: fine-tune a model whose tokenizer has one."
+        )
     start = time.perf_counter()
     if stream is None:
         stream = data.token_stream(corpus_documents(recipe.corpus, recipe.corpus_bytes), tokenizer)
@@ -594,9 +661,15 @@ def finetune(model, tokenizer, recipe: FinetuneRecipe | None = None, stream: tor
     set_attention_dropout(tuned, recipe.attention_dropout)
     probe = finetune_probe(tokenizer, held_out.to(tuned.device))
     history = [{"step": 0, **probe(tuned.eval())}]
-    train_config = train.TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
-                                     weight_decay=0.0, probe_every=recipe.probe_every, progress=progress,
-                                     device=str(tuned.device))
+    train_config = train.TrainConfig(
+        steps=recipe.steps,
+        lr=recipe.lr,
+        warmup_steps=recipe.warmup_steps,
+        weight_decay=0.0,
+        probe_every=recipe.probe_every,
+        progress=progress,
+        device=str(tuned.device),
+    )
     history += train.train(tuned, next_batch, train_config, (probe,))
     set_attention_dropout(tuned, 0.0)
     return {"recipe": recipe, "model": tuned, "history": history, "minutes": (time.perf_counter() - start) / 60}
@@ -612,8 +685,13 @@ def command_line() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="python -m sinklab.analysis.experiments", description=command_line.__doc__)
     parser.add_argument("what", choices=["backcopy"], help="backcopy: softmax vs sink-free variants on Bigram-Backcopy")
-    parser.add_argument("--variants", nargs="+", default=["softmax", "relu"], choices=variants.VARIANTS,
-                        help="attention variants to train")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["softmax", "relu"],
+        choices=variants.VARIANTS,
+        help="attention variants to train",
+    )
     parser.add_argument("--arch", default="gpt2", choices=["gpt2", "llama"], help="model family")
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's, 300)")
     parser.add_argument("--seed", type=int, default=0)

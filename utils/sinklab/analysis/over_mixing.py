@@ -84,7 +84,9 @@ def sink_key_attention(scores: torch.Tensor, sink_logit: float, causal: bool = T
     return torch.softmax(torch.cat([sink_column, scores], dim=-1), dim=-1)[..., 1:]
 
 
-def layer_update(x: torch.Tensor, attn: torch.Tensor, w_v: torch.Tensor | None, residual: bool, sink: float) -> torch.Tensor:
+def layer_update(
+    x: torch.Tensor, attn: torch.Tensor, w_v: torch.Tensor | None, residual: bool, sink: float
+) -> torch.Tensor:
     """One attention-only layer: [x +] (1 − sink) · attn @ x @ w_v (w_v None: the identity). x: [..., T, D]."""
     mixed = attn @ x if w_v is None else attn @ x @ w_v
     update = (1 - sink) * mixed  # the sink slot takes `sink` of the attention and adds a zero value
@@ -164,7 +166,9 @@ def toy_tokens(n_tokens: int, d_model: int = 16, seed: int = 1) -> torch.Tensor:
 # ---------------------------------------------------------------- over-squashing (Barbero et al. 2024, 2025)
 
 
-def jacobian_norm_map(layers_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, position: int) -> torch.Tensor:
+def jacobian_norm_map(
+    layers_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, position: int
+) -> torch.Tensor:
     """Sensitivity of position `position` to every input token, layer by layer: [L+1, T].
 
     layers_fn maps tokens x [T, D] to hidden states [L+1, T, D']. Entry [l, i] is the Frobenius norm
@@ -192,8 +196,9 @@ def jacobian_norm_estimate(
     rows = []
     for layer in range(outputs.shape[0]):
         probes = torch.randn(n_probes, *outputs[layer].shape, generator=generator).to(outputs.dtype).to(outputs.device)
-        (grads,) = torch.autograd.grad(outputs[layer], inputs, grad_outputs=probes, is_grads_batched=True,
-                                       retain_graph=True, allow_unused=True)
+        (grads,) = torch.autograd.grad(
+            outputs[layer], inputs, grad_outputs=probes, is_grads_batched=True, retain_graph=True, allow_unused=True
+        )
         rows.append(torch.zeros(x.shape[0]) if grads is None else grads.pow(2).sum(-1).mean(0).sqrt().float().cpu())
     return torch.stack(rows)
 
@@ -220,7 +225,9 @@ def path_products(attns: torch.Tensor, residual: bool = True) -> torch.Tensor:
 # ---------------------------------------------------------------- real models: hidden states and head updates
 
 
-def residual_stream(model, ids: Sequence[int] | torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+def residual_stream(
+    model, ids: Sequence[int] | torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
+) -> torch.Tensor:
     """The residual stream of one sequence: the input of block 0, then the output of every block, [L+1, T, D].
 
     Pass token `ids` [T] or `inputs_embeds` [T, D]; gradients flow back to `inputs_embeds` (for
@@ -278,7 +285,9 @@ def head_update_norms(model, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
             model(torch.as_tensor(ids, device=model.device).view(1, -1))
             norms = []
             for projection, z in zip(projections, inputs):  # z: [1, T, H·d]
-                one_head = torch.eye(n_heads, dtype=z.dtype, device=z.device).repeat_interleave(z.shape[-1] // n_heads, -1)
+                one_head = torch.eye(n_heads, dtype=z.dtype, device=z.device).repeat_interleave(
+                    z.shape[-1] // n_heads, -1
+                )
                 writes = projection(z * one_head[:, None, :]) - projection(torch.zeros_like(z))  # [H, T, D]
                 norms.append(writes.float().norm(dim=-1))
     finally:

@@ -161,8 +161,9 @@ def move_bos(ids: Sequence[int], position: int, bos_id: int) -> list[int]:
     """`ids` that start with BOS, with that BOS taken from position 0 and inserted at `position` (same length)."""
     ids = list(ids)
     if not ids or ids[0] != bos_id:
-        raise SinklabError("move_bos needs ids that start with the BOS token. Fix: tokenize with the BOS "
-                           "(the default).")
+        raise SinklabError(
+            "move_bos needs ids that start with the BOS token. Fix: tokenize with the BOS (the default)."
+        )
     if not 0 <= position < len(ids):
         raise SinklabError(f"position {position} is outside the {len(ids)} tokens.")
     rest = ids[1:]
@@ -243,24 +244,49 @@ def _unpadded_ids(model, inputs) -> torch.Tensor:
 # chapter asks for the learner's prediction first and reveals these, one ablation at a time, after measuring.
 # Words: the sink "persists" (at least half of it is left), "weakens" or "collapses" (less than a quarter);
 # a moved first token takes the sink "moves with it", leaves it "stays at position 0", or it "vanishes".
-EMBEDDED, TINYSTORIES, GPT2, MINILM = ("sinklab/tiny-sink-lm", "raincandy-u/TinyStories-656K", "gpt2",
-                                       "sentence-transformers/all-MiniLM-L6-v2")
+EMBEDDED, TINYSTORIES, GPT2, MINILM = (
+    "sinklab/tiny-sink-lm",
+    "raincandy-u/TinyStories-656K",
+    "gpt2",
+    "sentence-transformers/all-MiniLM-L6-v2",
+)
 PREDICTIONS: dict[str, dict[str, str]] = {
-    EMBEDDED: {"source": "measured on the ci profile", "random first token": "collapses",
-               "random text after the first token": "persists", "BOS removed": "collapses",
-               "first token moved": "moves with it", "its state written into t": "persists"},
-    TINYSTORIES: {"source": "measured on the cpu profile with the offline cache", "random first token": "collapses",
-                  "random text after the first token": "persists", "BOS removed": "collapses",
-                  "first token moved": "vanishes", "its state written into t": "persists"},
-    "gpt2-xl": {"source": "Gu et al. (2025), measured on GPT2-XL: it sinks on any first token; their Table 7 moves "
-                          "the sink with the position embedding", "random first token": "persists",
-                "first token moved": "stays at position 0", "position embeddings swapped": "moves with it"},
+    EMBEDDED: {
+        "source": "measured on the ci profile",
+        "random first token": "collapses",
+        "random text after the first token": "persists",
+        "BOS removed": "collapses",
+        "first token moved": "moves with it",
+        "its state written into t": "persists",
+    },
+    TINYSTORIES: {
+        "source": "measured on the cpu profile with the offline cache",
+        "random first token": "collapses",
+        "random text after the first token": "persists",
+        "BOS removed": "collapses",
+        "first token moved": "vanishes",
+        "its state written into t": "persists",
+    },
+    "gpt2-xl": {
+        "source": "Gu et al. (2025), measured on GPT2-XL: it sinks on any first token; their Table 7 moves "
+        "the sink with the position embedding",
+        "random first token": "persists",
+        "first token moved": "stays at position 0",
+        "position embeddings swapped": "moves with it",
+    },
     MINILM: {"source": "measured on the ci profile", "position embeddings swapped": "moves with it"},
-    **{name: {"source": "Peng et al. (2026, v2; third-party reading [S2]): Llama-3 models rebuild the sink after two "
-                        "blocks without BOS", "BOS removed": "persists"}
-       for name in ("meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B")},
-    "mistralai/Mistral-7B-v0.1": {"source": "Peng et al. (2026, v2; third-party reading [S2]): BOS is the sole "
-                                            "driver, ≈87 % → ≈2 %", "BOS removed": "collapses"},
+    **{
+        name: {
+            "source": "Peng et al. (2026, v2; third-party reading [S2]): Llama-3 models rebuild the sink after two "
+            "blocks without BOS",
+            "BOS removed": "persists",
+        }
+        for name in ("meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B")
+    },
+    "mistralai/Mistral-7B-v0.1": {
+        "source": "Peng et al. (2026, v2; third-party reading [S2]): BOS is the sole driver, ≈87 % → ≈2 %",
+        "BOS removed": "collapses",
+    },
 }
 
 
@@ -276,13 +302,19 @@ def reveal(name: str, ablation: str, observed: str, yours: dict | None = None) -
     sibling = RELATED.get(name)
     sibling_expected = PREDICTIONS.get(sibling, {}).get(ablation)
     guess = (yours or {}).get(ablation) or "(none written)"
-    note = (f"reference: {expected} ({PREDICTIONS[name]['source']})" if expected else
-            f"reported only; for {sibling}: {sibling_expected} ({PREDICTIONS[sibling]['source']})" if sibling_expected
-            else "no reference: reported only")
+    note = (
+        f"reference: {expected} ({PREDICTIONS[name]['source']})"
+        if expected
+        else f"reported only; for {sibling}: {sibling_expected} ({PREDICTIONS[sibling]['source']})"
+        if sibling_expected
+        else "no reference: reported only"
+    )
     print(f"{name}, {ablation}: the sink {observed} — you predicted: {guess}; {note}")
     if expected is not None and models.is_stand_in(name):
         print(models.STAND_IN_NOTE)
         return
     if expected is not None and observed != expected:
-        raise SinklabError(f"{name}: expected the sink to be '{expected}' after '{ablation}', measured '{observed}'. "
-                           "If the teaching model was retrained, re-measure and update circuit.PREDICTIONS.")
+        raise SinklabError(
+            f"{name}: expected the sink to be '{expected}' after '{ablation}', measured '{observed}'. "
+            "If the teaching model was retrained, re-measure and update circuit.PREDICTIONS."
+        )

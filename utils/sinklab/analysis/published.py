@@ -40,20 +40,41 @@ class Published:
 
 
 _GU = "Gu et al. (ICLR 2025), Table 1"
-_GU_SETTING = ("ε = 0.3, T = 64, {kind}; each model's tokenizer defaults (Llama/Mistral start with <s>, GPT-2 with "
-               "the first word)")
+_GU_SETTING = (
+    "ε = 0.3, T = 64, {kind}; each model's tokenizer defaults (Llama/Mistral start with <s>, GPT-2 with the first word)"
+)
 _BARBERO = "Barbero et al. (COLM 2025), Table 1"
 _BARBERO_SETTING = "ε = 0.8, T = 64, 170 prompts (prompt count and T: single source, UNVERIFIED)"
 
 
 def _gu(model: str, params_b: float, n_layers: int, kind: str, percent: float) -> Published:
-    return Published(f"sink rate, {kind} tokens", model, percent / 100, _GU_SETTING.format(kind=kind), _GU, "[P]",
-                     params_b=params_b, n_layers=n_layers, eps=0.3, kind=kind)
+    return Published(
+        f"sink rate, {kind} tokens",
+        model,
+        percent / 100,
+        _GU_SETTING.format(kind=kind),
+        _GU,
+        "[P]",
+        params_b=params_b,
+        n_layers=n_layers,
+        eps=0.3,
+        kind=kind,
+    )
 
 
 def _barbero(model: str, params_b: float, n_layers: int, percent: float) -> Published:
-    return Published("sink rate, natural tokens", model, percent / 100, _BARBERO_SETTING, _BARBERO, "[S2]",
-                     params_b=params_b, n_layers=n_layers, eps=0.8, kind="natural")
+    return Published(
+        "sink rate, natural tokens",
+        model,
+        percent / 100,
+        _BARBERO_SETTING,
+        _BARBERO,
+        "[S2]",
+        params_b=params_b,
+        n_layers=n_layers,
+        eps=0.8,
+        kind="natural",
+    )
 
 
 PUBLISHED: dict[str, Published] = {
@@ -77,51 +98,98 @@ PUBLISHED: dict[str, Published] = {
     "barbero_llama31_405b": _barbero("Llama 3.1 405B", 405.0, 126, 78.29),
     # Long context (StreamingLLM, Xiao et al. ICLR 2024, App. F)
     "xiao_last_query_mass": Published(
-        "first-token mass of the last query, layers ≥ 2", "Llama-2-7B", 0.5,
-        "4096th token of 256 sequences of 4096 tokens", "Xiao et al. (ICLR 2024), App. F, Fig. 12", "[P]",
-        direction="'very high (often > 0.5)' in every layer except 0–1"),
+        "first-token mass of the last query, layers ≥ 2",
+        "Llama-2-7B",
+        0.5,
+        "4096th token of 256 sequences of 4096 tokens",
+        "Xiao et al. (ICLR 2024), App. F, Fig. 12",
+        "[P]",
+        direction="'very high (often > 0.5)' in every layer except 0–1",
+    ),
     # The approximate no-op and massive activations
     "gu_hidden_norm_ratio": Published(
-        "hidden-state norm, first token / other tokens (largest over layers)", "LLaMA2-7B", 5.0,
-        "natural text; read off a figure (≈1000 vs ≈200)", "Gu et al. (ICLR 2025), §3.1, Fig. 11", "[P] (figure read)",
-        direction="the first token's hidden state is much larger from the early layers on"),
+        "hidden-state norm, first token / other tokens (largest over layers)",
+        "LLaMA2-7B",
+        5.0,
+        "natural text; read off a figure (≈1000 vs ≈200)",
+        "Gu et al. (ICLR 2025), §3.1, Fig. 11",
+        "[P] (figure read)",
+        direction="the first token's hidden state is much larger from the early layers on",
+    ),
     "gu_value_norm_ratio": Published(
-        "value norm, first token / other tokens", "LLaMA3-8B", math.nan,
-        "natural text", "Gu et al. (ICLR 2025), §3.1, Fig. 2", "[P]",
-        direction="smaller than 1: the sink's key and value norms are smaller than the other tokens'"),
+        "value norm, first token / other tokens",
+        "LLaMA3-8B",
+        math.nan,
+        "natural text",
+        "Gu et al. (ICLR 2025), §3.1, Fig. 2",
+        "[P]",
+        direction="smaller than 1: the sink's key and value norms are smaller than the other tokens'",
+    ),
     "sun_massive_ratio": Published(
-        "largest |activation| / median |activation|", "LLaMA2-7B", 10_000.0,
+        "largest |activation| / median |activation|",
+        "LLaMA2-7B",
+        10_000.0,
         "dims 1415 and 2533 of the starting token, ≈2,000 vs median ≈0.2; no BOS in their main runs",
-        "Sun et al. (COLM 2024)", "[S2]",
-        direction="massive activations: > 100 and ≈ 1,000× the median, on the first token"),
+        "Sun et al. (COLM 2024)",
+        "[S2]",
+        direction="massive activations: > 100 and ≈ 1,000× the median, on the first token",
+    ),
     "sun_mean_ablation": Published(
-        "perplexity, massive activations set to their mean / original", "LLaMA2-7B", 1.0,
-        "WikiText; original PPL 5.47 → 5.47", "Sun et al. (COLM 2024), Table 3", "[S2]",
-        direction="setting them to their mean changes nothing"),
+        "perplexity, massive activations set to their mean / original",
+        "LLaMA2-7B",
+        1.0,
+        "WikiText; original PPL 5.47 → 5.47",
+        "Sun et al. (COLM 2024), Table 3",
+        "[S2]",
+        direction="setting them to their mean changes nothing",
+    ),
     "sun_zero_ablation": Published(
-        "perplexity, massive activations set to zero / original", "LLaMA2-7B", math.inf,
-        "WikiText; original PPL 5.47 → ∞", "Sun et al. (COLM 2024), Table 3", "[S2]",
-        direction="setting them to zero breaks the model"),
+        "perplexity, massive activations set to zero / original",
+        "LLaMA2-7B",
+        math.inf,
+        "WikiText; original PPL 5.47 → ∞",
+        "Sun et al. (COLM 2024), Table 3",
+        "[S2]",
+        direction="setting them to zero breaks the model",
+    ),
     # StreamingLLM perplexities (Xiao et al. ICLR 2024)
     "xiao_window_only": Published(
-        "perplexity, window only / window + 4 initial tokens", "Llama-2-13B", 5158.07 / 5.40,
+        "perplexity, window only / window + 4 initial tokens",
+        "Llama-2-13B",
+        5158.07 / 5.40,
         "first PG19 test book (65K tokens); cache 0+1024: PPL 5158.07, cache 4+1020: PPL 5.40",
-        "Xiao et al. (ICLR 2024), Table 1", "[P]",
-        direction="window attention collapses once the first tokens leave the window"),
+        "Xiao et al. (ICLR 2024), Table 1",
+        "[P]",
+        direction="window attention collapses once the first tokens leave the window",
+    ),
     "xiao_one_sink": Published(
-        "perplexity, window + 1 initial token / window only", "Pythia-12B", 11.95 / 21.62,
-        "400K tokens of PG19; cache 1+2047: PPL 11.95, cache 0+2048: PPL 21.62", "Xiao et al. (ICLR 2024), Table 2",
-        "[P]", direction="one initial token recovers most of it"),
+        "perplexity, window + 1 initial token / window only",
+        "Pythia-12B",
+        11.95 / 21.62,
+        "400K tokens of PG19; cache 1+2047: PPL 11.95, cache 0+2048: PPL 21.62",
+        "Xiao et al. (ICLR 2024), Table 2",
+        "[P]",
+        direction="one initial token recovers most of it",
+    ),
     "xiao_four_sinks": Published(
-        "perplexity, window + 4 initial tokens / window only", "Pythia-12B", 12.09 / 21.62,
-        "400K tokens of PG19; cache 4+2044: PPL 12.09, cache 0+2048: PPL 21.62", "Xiao et al. (ICLR 2024), Table 2",
-        "[P]", direction="four initial tokens do as well as one for Pythia; Llama-2 needs four"),
+        "perplexity, window + 4 initial tokens / window only",
+        "Pythia-12B",
+        12.09 / 21.62,
+        "400K tokens of PG19; cache 4+2044: PPL 12.09, cache 0+2048: PPL 21.62",
+        "Xiao et al. (ICLR 2024), Table 2",
+        "[P]",
+        direction="four initial tokens do as well as one for Pythia; Llama-2 needs four",
+    ),
     # Emergence during pre-training
     "queipo_emergence_step": Published(
-        "training step where the sink rate surges", "Pythia-410M", 1000.0,
+        "training step where the sink rate surges",
+        "Pythia-410M",
+        1000.0,
         "public Pythia checkpoints; BOS norm, entropy drop and sink rate appear together",
-        "Queipo-de-Llano et al. (2025, arXiv 2510.06477)", "[S] (single reading)",
-        direction="around step 1k (≈2B tokens)"),
+        "Queipo-de-Llano et al. (2025, arXiv 2510.06477)",
+        "[S] (single reading)",
+        direction="around step 1k (≈2B tokens)",
+    ),
 }
 
 

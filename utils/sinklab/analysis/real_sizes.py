@@ -26,26 +26,99 @@ from sinklab import env
 # Shapes from the models' config.json files (random weights; the tokenizer is the embedded model's byte tokenizer).
 SHAPES = {
     "gpt2-medium": ("gpt2", dict(n_embd=1024, n_layer=24, n_head=16, n_positions=1024, vocab_size=50257)),
-    "pythia-1.4b": ("gpt_neox", dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16,
-                                     intermediate_size=8192, rotary_pct=0.25, max_position_embeddings=2048,
-                                     vocab_size=50304)),
-    "qwen2.5-1.5b": ("qwen2", dict(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
-                                   intermediate_size=8960, max_position_embeddings=32768, vocab_size=151936,
-                                   tie_word_embeddings=True)),
-    "llama-3.2-1b": ("llama", dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                                   intermediate_size=8192, head_dim=64, max_position_embeddings=131072,
-                                   vocab_size=128256, tie_word_embeddings=True)),
-    "gemma-2-2b": ("gemma2", dict(hidden_size=2304, num_hidden_layers=26, num_attention_heads=8, num_key_value_heads=4,
-                                  head_dim=256, intermediate_size=9216, sliding_window=4096, attn_logit_softcapping=50.0,
-                                  final_logit_softcapping=30.0, query_pre_attn_scalar=256,
-                                  max_position_embeddings=8192, vocab_size=256000)),
-    "llama-3.1-8b": ("llama", dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                   intermediate_size=14336, max_position_embeddings=131072, vocab_size=128256)),
-    "mistral-7b": ("mistral", dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                   intermediate_size=14336, sliding_window=4096, max_position_embeddings=32768,
-                                   vocab_size=32000)),
-    "qwen2.5-7b": ("qwen2", dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                                 intermediate_size=18944, max_position_embeddings=32768, vocab_size=152064)),
+    "pythia-1.4b": (
+        "gpt_neox",
+        dict(
+            hidden_size=2048,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            intermediate_size=8192,
+            rotary_pct=0.25,
+            max_position_embeddings=2048,
+            vocab_size=50304,
+        ),
+    ),
+    "qwen2.5-1.5b": (
+        "qwen2",
+        dict(
+            hidden_size=1536,
+            num_hidden_layers=28,
+            num_attention_heads=12,
+            num_key_value_heads=2,
+            intermediate_size=8960,
+            max_position_embeddings=32768,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+        ),
+    ),
+    "llama-3.2-1b": (
+        "llama",
+        dict(
+            hidden_size=2048,
+            num_hidden_layers=16,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            intermediate_size=8192,
+            head_dim=64,
+            max_position_embeddings=131072,
+            vocab_size=128256,
+            tie_word_embeddings=True,
+        ),
+    ),
+    "gemma-2-2b": (
+        "gemma2",
+        dict(
+            hidden_size=2304,
+            num_hidden_layers=26,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=256,
+            intermediate_size=9216,
+            sliding_window=4096,
+            attn_logit_softcapping=50.0,
+            final_logit_softcapping=30.0,
+            query_pre_attn_scalar=256,
+            max_position_embeddings=8192,
+            vocab_size=256000,
+        ),
+    ),
+    "llama-3.1-8b": (
+        "llama",
+        dict(
+            hidden_size=4096,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            intermediate_size=14336,
+            max_position_embeddings=131072,
+            vocab_size=128256,
+        ),
+    ),
+    "mistral-7b": (
+        "mistral",
+        dict(
+            hidden_size=4096,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            intermediate_size=14336,
+            sliding_window=4096,
+            max_position_embeddings=32768,
+            vocab_size=32000,
+        ),
+    ),
+    "qwen2.5-7b": (
+        "qwen2",
+        dict(
+            hidden_size=3584,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            intermediate_size=18944,
+            max_position_embeddings=32768,
+            vocab_size=152064,
+        ),
+    ),
 }
 PROFILE_MODELS = {
     "t4": ("gpt2-medium", "pythia-1.4b", "qwen2.5-1.5b", "llama-3.2-1b", "gemma-2-2b"),
@@ -62,8 +135,15 @@ def build(name: str, device: str, dtype, **overrides):
     from sinklab.random_models import random_model
 
     family, shape = SHAPES[name]
-    model = random_model(family, dtype=dtype, device=device, **{**shape, **overrides},
-                         bos_token_id=256, eos_token_id=257, pad_token_id=258)
+    model = random_model(
+        family,
+        dtype=dtype,
+        device=device,
+        **{**shape, **overrides},
+        bos_token_id=256,
+        eos_token_id=257,
+        pad_token_id=258,
+    )
     return model, AutoTokenizer.from_pretrained(models.embedded_model_path())
 
 
@@ -77,8 +157,9 @@ def _experiments(name, model, tokenizer, profile: env.Profile, natural, long_bat
         return ablate.massive_ablation(model, natural, layer)
 
     return {
-        "sweep": lambda: sweep.run_sweep([name], n_samples=profile.n_samples, seq_len=profile.seq_len,
-                                         load=lambda *_, **__: (model, tokenizer)),
+        "sweep": lambda: sweep.run_sweep(
+            [name], n_samples=profile.n_samples, seq_len=profile.seq_len, load=lambda *_, **__: (model, tokenizer)
+        ),
         "long context": lambda: measure.measure(model, long_batch),
         "no-op + ablation": no_op_and_ablation,
         "streaming": lambda: streaming.compare(model, long_batch, windows=(length // 16, length // 8, length // 4)),
@@ -106,9 +187,16 @@ def run(names, profile: env.Profile, device: str, dtype, **overrides) -> list[di
             if device == "cuda":
                 torch.cuda.synchronize()
             peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-            rows.append({"model": name, "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
-                         "experiment": experiment, "T": length if experiment in ("long context", "streaming") else profile.seq_len,
-                         "seconds": time.perf_counter() - start, "peak GiB": peak})
+            rows.append(
+                {
+                    "model": name,
+                    "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
+                    "experiment": experiment,
+                    "T": length if experiment in ("long context", "streaming") else profile.seq_len,
+                    "seconds": time.perf_counter() - start,
+                    "peak GiB": peak,
+                }
+            )
         del model
         sweep.free_memory()
     return rows
@@ -118,7 +206,9 @@ def main(argv=None) -> int:
     import pandas as pd
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", choices=sorted(PROFILE_MODELS), default="t4", help="sizes and models of this profile")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILE_MODELS), default="t4", help="sizes and models of this profile"
+    )
     parser.add_argument("--models", nargs="+", choices=sorted(SHAPES), help="default: the profile's models")
     args = parser.parse_args(argv)
     device = env.device()

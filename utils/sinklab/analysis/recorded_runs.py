@@ -80,8 +80,9 @@ def lab_runs(profile: env.Profile) -> list[tuple[str, object, dict]]:
 def run_key(kind: str, recipe, options: dict) -> dict:
     """What identifies a run: its kind, every recipe field but ``device``, and the options (not the tokenizer)."""
     if kind not in KINDS or not isinstance(recipe, KINDS[kind]):
-        raise SinklabError(f"kind must be one of {', '.join(KINDS)} with its recipe class, got {kind!r} and "
-                           f"{type(recipe).__name__}.")
+        raise SinklabError(
+            f"kind must be one of {', '.join(KINDS)} with its recipe class, got {kind!r} and {type(recipe).__name__}."
+        )
     fields_ = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(recipe).items() if k != "device"}
     return {"kind": kind, "recipe": fields_, "options": {k: v for k, v in options.items() if k != "tokenizer"}}
 
@@ -95,11 +96,14 @@ def run_name(kind: str, recipe, options: dict) -> str:
 def describe(kind: str, recipe) -> str:
     """One line saying what a run trains."""
     if kind == "backcopy":
-        return (f"Bigram-Backcopy, {recipe.variant} attention, {recipe.arch}, {recipe.steps} steps of "
-                f"{recipe.batch_size}")
-    return (f"text LM d={recipe.hidden_size} {recipe.n_layers}×{recipe.n_heads}, context {recipe.seq_len}, batch "
-            f"{recipe.batch_size}, {recipe.steps} steps, packing {recipe.packing}/{recipe.masking}, lr {recipe.lr:g}, "
-            f"weight decay {recipe.weight_decay:g}")
+        return (
+            f"Bigram-Backcopy, {recipe.variant} attention, {recipe.arch}, {recipe.steps} steps of {recipe.batch_size}"
+        )
+    return (
+        f"text LM d={recipe.hidden_size} {recipe.n_layers}×{recipe.n_heads}, context {recipe.seq_len}, batch "
+        f"{recipe.batch_size}, {recipe.steps} steps, packing {recipe.packing}/{recipe.masking}, lr {recipe.lr:g}, "
+        f"weight decay {recipe.weight_decay:g}"
+    )
 
 
 # 2. Recording --------------------------------------------------------------------------------------------
@@ -108,11 +112,19 @@ def describe(kind: str, recipe) -> str:
 def _versions() -> dict:
     import transformers
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "transformers": transformers.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         versions["sinklab_commit"] = commit or None
     except (OSError, subprocess.SubprocessError):
         versions["sinklab_commit"] = None
@@ -132,15 +144,21 @@ def save(run: dict, kind: str, options: dict, folder: Path, meta: dict) -> Path:
     name = run_name(kind, run["recipe"], options)
     save_model(run["model"], str(folder / f"{name}.safetensors"))
     (folder / f"{name}.safetensors").chmod(0o644)
-    record_ = {"schema": SCHEMA, "name": name, **run_key(kind, run["recipe"], options), "meta": meta,
-               "history": run["history"]}
+    record_ = {
+        "schema": SCHEMA,
+        "name": name,
+        **run_key(kind, run["recipe"], options),
+        "meta": meta,
+        "history": run["history"],
+    }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(record_, separators=(",", ":")))
     return path
 
 
-def record(profile_name: str, out: Path = ASSETS, force: bool = False, only: str | None = None,
-           progress: bool = True) -> list[Path]:
+def record(
+    profile_name: str, out: Path = ASSETS, force: bool = False, only: str | None = None, progress: bool = True
+) -> list[Path]:
     """Train every `lab_runs` run of a profile (live, never replayed) and save it under ``out/<profile>/``."""
     profile = env.profile(profile_name)
     folder = Path(out) / profile.name
@@ -161,10 +179,17 @@ def record(profile_name: str, out: Path = ASSETS, force: bool = False, only: str
                 run = experiments.run_text(recipe, text_tokenizer(profile), progress=progress, hidden=options["hidden"])
             wall = time.perf_counter() - start
             device = str(run["model"].device)
-            meta = {"command": command, "argv": " ".join(["python -m sinklab.analysis.recorded_runs", *sys.argv[1:]]),
-                    "profile": profile.name, "seed": recipe.seed, "versions": _versions(), "machine": _machine(device),
-                    "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())], "wall_seconds": wall,
-                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            meta = {
+                "command": command,
+                "argv": " ".join(["python -m sinklab.analysis.recorded_runs", *sys.argv[1:]]),
+                "profile": profile.name,
+                "seed": recipe.seed,
+                "versions": _versions(),
+                "machine": _machine(device),
+                "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+                "wall_seconds": wall,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            }
             saved.append(save(run, kind, options, folder, meta))
             print(f"[{i}/{len(runs)}] {name}: {describe(kind, recipe)} — {wall:.0f} s", flush=True)
     finally:
@@ -189,13 +214,17 @@ def read(path: Path) -> dict:
     try:
         found = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
-        raise SinklabError(f"Cannot read the recorded run {path}: {e}. Fix: re-record it with "
-                           "`python -m sinklab.analysis.recorded_runs --profile PROFILE --force`.") from e
+        raise SinklabError(
+            f"Cannot read the recorded run {path}: {e}. Fix: re-record it with "
+            "`python -m sinklab.analysis.recorded_runs --profile PROFILE --force`."
+        ) from e
     missing = [k for k in ("schema", "name", "kind", "recipe", "options", "meta", "history") if k not in found]
     missing += [f"meta.{k}" for k in META_KEYS if k not in found.get("meta", {})]
     if missing or found["schema"] != SCHEMA:
-        raise SinklabError(f"The recorded run {path} is not in schema {SCHEMA} (missing: {', '.join(missing) or '-'}). "
-                           "Fix: re-record it with `python -m sinklab.analysis.recorded_runs --profile PROFILE --force`.")
+        raise SinklabError(
+            f"The recorded run {path} is not in schema {SCHEMA} (missing: {', '.join(missing) or '-'}). "
+            "Fix: re-record it with `python -m sinklab.analysis.recorded_runs --profile PROFILE --force`."
+        )
     return found
 
 
@@ -219,23 +248,31 @@ def load(kind: str, recipe, options: dict, root: Path = ASSETS, verbose: bool = 
     if found["recipe"] != run_key(kind, recipe, options)["recipe"]:
         return None  # a digest collision or a hand-edited file: train instead of trusting it
     tokenizer = options.get("tokenizer") or data.byte_tokenizer(model_max_length=recipe.seq_len)
-    config = train.model_config(tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len,
-                                arch=recipe.arch)
+    config = train.model_config(
+        tokenizer, recipe.hidden_size, recipe.n_layers, recipe.n_heads, recipe.seq_len, arch=recipe.arch
+    )
     model = train.build_model(config, recipe.seed, recipe.variant)
     load_model(model, str(path.with_suffix(".safetensors")))
     model.to(recipe.device or env.device()).eval()
     meta = found["meta"] | {"file": str(path)}
-    run = {"recipe": recipe, "model": model, "history": found["history"], "minutes": meta["wall_seconds"] / 60,
-           "recorded": meta}
+    run = {
+        "recipe": recipe,
+        "model": model,
+        "history": found["history"],
+        "minutes": meta["wall_seconds"] / 60,
+        "recorded": meta,
+    }
     if kind == "backcopy":
         _, tokens, is_trigger = experiments.backcopy_task(recipe, tokenizer)
         run["probe"] = (tokens, is_trigger)
     else:
         run["tokenizer"], run["held_out"] = tokenizer, experiments.text_windows(recipe, tokenizer)[1]
     if verbose:
-        print(f"recorded run: {describe(kind, recipe)} — made by `{meta['command']}` on {meta['date']} "
-              f"({meta['wall_seconds']:.0f} s, {meta['machine']}; torch {meta['versions']['torch']}). "
-              "TRAIN_YOURSELF = True trains it here.")
+        print(
+            f"recorded run: {describe(kind, recipe)} — made by `{meta['command']}` on {meta['date']} "
+            f"({meta['wall_seconds']:.0f} s, {meta['machine']}; torch {meta['versions']['torch']}). "
+            "TRAIN_YOURSELF = True trains it here."
+        )
     return run
 
 
@@ -260,8 +297,11 @@ def summary(profile: env.Profile, root: Path = ASSETS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sinklab.analysis.recorded_runs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sinklab.analysis.recorded_runs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--profile", required=True, choices=env.PROFILE_NAMES, help="whose runs to record")
     parser.add_argument("--out", default=str(ASSETS), help="folder; runs go to OUT/<profile>/ (default: the package's)")
     parser.add_argument("--only", help="record only the runs whose name contains this (e.g. backcopy, text, softmax1)")

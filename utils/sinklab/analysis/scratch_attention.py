@@ -127,8 +127,14 @@ def llama_attention(attn: nn.Module, hidden_states: torch.Tensor, rope_base: flo
     rope = rope_cos_sin(positions, attn.head_dim, rope_base)
     config = attn.config
     return grouped_query_attention(
-        hidden_states, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj,
-        config.num_attention_heads, config.num_key_value_heads, rope=rope,
+        hidden_states,
+        attn.q_proj,
+        attn.k_proj,
+        attn.v_proj,
+        attn.o_proj,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+        rope=rope,
     )
 
 
@@ -152,10 +158,16 @@ def tiny_llama(seed: int = 0, rope_base: float = 500000.0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
         rope_parameters={"rope_type": "default", "rope_theta": rope_base},
-        initializer_range=0.2, attn_implementation="eager",
+        initializer_range=0.2,
+        attn_implementation="eager",
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config).eval()
@@ -174,7 +186,9 @@ def llama_layer_output(model, hidden_states: torch.Tensor) -> torch.Tensor:
     additive_mask = torch.zeros(length, length).masked_fill(~causal_mask(length), float("-inf"))
     with torch.no_grad():
         out, _ = model.model.layers[0].self_attn(
-            hidden_states=hidden_states, position_embeddings=(cos, sin), attention_mask=additive_mask[None, None],
+            hidden_states=hidden_states,
+            position_embeddings=(cos, sin),
+            attention_mask=additive_mask[None, None],
         )
     return out
 

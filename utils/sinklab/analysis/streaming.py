@@ -91,8 +91,13 @@ def compare(model, inputs, windows, sinks=(0, 1, 4)):
     rows = [{"window": length, "initial tokens kept": "full attention", "perplexity": perplexity(model, inputs)}]
     settings = [(w, s) for w in windows for s in sinks]
     for window, n_sink in tqdm(settings, desc="window attention", unit="setting"):
-        rows.append({"window": window, "initial tokens kept": str(n_sink),
-                     "perplexity": streaming_perplexity(model, inputs, window, n_sink)})
+        rows.append(
+            {
+                "window": window,
+                "initial tokens kept": str(n_sink),
+                "perplexity": streaming_perplexity(model, inputs, window, n_sink),
+            }
+        )
     return pd.DataFrame(rows)
 
 

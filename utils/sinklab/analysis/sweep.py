@@ -37,8 +37,10 @@ TOKENS_PER_STEP = 2_097_152  # Pythia: 1024 sequences x 2048 tokens per optimisa
 CHECKPOINTS = {
     "cpu": ("EleutherAI/pythia-70m", (0, 64, 256, 512, 1000, 2000, 8000, 143000)),
     "t4": ("EleutherAI/pythia-410m", (0, 64, 128, 256, 512, 1000, 2000, 4000, 16000, 143000)),
-    "a100": ("EleutherAI/pythia-410m", (0, 32, 64, 128, 256, 512, 1000, 1500, 2000, 3000, 4000, 8000, 16000,
-                                        33000, 66000, 143000)),
+    "a100": (
+        "EleutherAI/pythia-410m",
+        (0, 32, 64, 128, 256, 512, 1000, 1500, 2000, 3000, 4000, 8000, 16000, 33000, 66000, 143000),
+    ),
 }
 
 Loader = Callable[..., tuple]  # (name, **from_pretrained kwargs) -> (model, tokenizer), like models.load_model
@@ -103,8 +105,18 @@ def run_sweep(
             report = measure_batches(model, batch, eps, batch_size)
             result.importance[(name, kind)] = report.importance
             first = tokenizer.convert_ids_to_tokens(batch["input_ids"][:1, 0])[0]
-            rows += [{**info, "kind": kind, "first token": first, "eps": e, "sink_rate": report.rate(e),
-                      "T": seq_len, "prompts": n_samples} for e in eps]
+            rows += [
+                {
+                    **info,
+                    "kind": kind,
+                    "first token": first,
+                    "eps": e,
+                    "sink_rate": report.rate(e),
+                    "T": seq_len,
+                    "prompts": n_samples,
+                }
+                for e in eps
+            ]
         del model
         free_memory()
     result.table = pd.DataFrame(rows)
@@ -143,9 +155,17 @@ def length_sweep(
             continue
         report = measure_batches(model, batch, (eps,), 8)
         uniform = metrics.uniform_first_token_importance(length).item()
-        rows.append({"T": length, "eps": eps, "sink_rate": report.rate(eps),
-                     "mean α₀": report.importance.mean().item(), "largest α₀": report.importance.max().item(),
-                     "uniform α₀ = H_T/T": uniform, "uniform head counts as a sink": uniform > eps})
+        rows.append(
+            {
+                "T": length,
+                "eps": eps,
+                "sink_rate": report.rate(eps),
+                "mean α₀": report.importance.mean().item(),
+                "largest α₀": report.importance.max().item(),
+                "uniform α₀ = H_T/T": uniform,
+                "uniform head counts as a sink": uniform > eps,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -170,9 +190,18 @@ def checkpoint_sweep(
     for step in tqdm(list(steps), desc=f"{name} checkpoints", unit="checkpoint"):
         model, tokenizer = load(name, revision=f"step{step}", dtype=torch.float32)
         report = measure_batches(model, prompts.prompt_batch(tokenizer, n=n_samples, seq_len=seq_len), eps, 8)
-        rows += [{"step": step, "tokens seen": step * TOKENS_PER_STEP, "eps": e, "sink_rate": report.rate(e),
-                  "mean importance": report.importance.mean().item(), "T": seq_len, "prompts": n_samples}
-                 for e in eps]
+        rows += [
+            {
+                "step": step,
+                "tokens seen": step * TOKENS_PER_STEP,
+                "eps": e,
+                "sink_rate": report.rate(e),
+                "mean importance": report.importance.mean().item(),
+                "T": seq_len,
+                "prompts": n_samples,
+            }
+            for e in eps
+        ]
         del model
         free_memory()
     return pd.DataFrame(rows)
@@ -203,8 +232,10 @@ def checkpoint_layers(
         report = measure(model, batch, stats=("first", "hidden"), eps=(eps,))
         ratio = (report.hidden_norm_first / report.hidden_norm_rest).float().mean(0)  # [L+1]: entering block l
         rates = report.layer_sink_rate(eps)
-        rows += [{"step": step, "layer": layer, "sink_rate": rates[layer].item(),
-                  "norm ratio entering": ratio[layer].item()} for layer in range(len(rates))]
+        rows += [
+            {"step": step, "layer": layer, "sink_rate": rates[layer].item(), "norm ratio entering": ratio[layer].item()}
+            for layer in range(len(rates))
+        ]
         del model
         free_memory()
     return pd.DataFrame(rows)
@@ -216,24 +247,31 @@ def checkpoint_plan(profile: env.Profile | None = None) -> tuple[str, tuple[int,
 
     profile = profile or env.profile()
     if profile.name not in CHECKPOINTS:
-        return (f"the {profile.name!r} profile loads no training checkpoints (it is offline by design); the cpu, t4 "
-                f"and a100 profiles load {', '.join(sorted({n for n, _ in CHECKPOINTS.values()}))}")
+        return (
+            f"the {profile.name!r} profile loads no training checkpoints (it is offline by design); the cpu, t4 "
+            f"and a100 profiles load {', '.join(sorted({n for n, _ in CHECKPOINTS.values()}))}"
+        )
     name, steps = CHECKPOINTS[profile.name]
     if env.hub_offline():
-        missing = [s for s in steps
-                   if not isinstance(try_to_load_from_cache(name, "config.json", revision=f"step{s}"), str)]
+        missing = [
+            s for s in steps if not isinstance(try_to_load_from_cache(name, "config.json", revision=f"step{s}"), str)
+        ]
         if missing:
-            return (f"the hub is offline (HF_HUB_OFFLINE=1) and {len(missing)} of {len(steps)} checkpoints of {name} "
-                    f"are not in the local cache (e.g. revision step{missing[0]}); pre-fill the cache to run it "
-                    "offline")
+            return (
+                f"the hub is offline (HF_HUB_OFFLINE=1) and {len(missing)} of {len(steps)} checkpoints of {name} "
+                f"are not in the local cache (e.g. revision step{missing[0]}); pre-fill the cache to run it "
+                "offline"
+            )
     return name, steps
 
 
 def measure_batches(model, batch: dict, eps: Sequence[float], batch_size: int) -> SinkReport:
     """`measure` over a batch in chunks of `batch_size` rows, joined into one report."""
     rows = batch["input_ids"].shape[0]
-    reports = [measure(model, {k: v[i : i + batch_size] for k, v in batch.items()}, eps=eps)
-               for i in range(0, rows, batch_size)]
+    reports = [
+        measure(model, {k: v[i : i + batch_size] for k, v in batch.items()}, eps=eps)
+        for i in range(0, rows, batch_size)
+    ]
     return SinkReport.concat(reports)
 
 

@@ -24,8 +24,10 @@ def compare(
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"{name}: expected a torch.Tensor, got {type(got).__name__}.")
     if got.shape != expected.shape:
-        raise CheckFailed(f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}. "
-                          "Check which dimensions you reduce over or index.")
+        raise CheckFailed(
+            f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}. "
+            "Check which dimensions you reduce over or index."
+        )
     got = got.detach().to(expected.dtype)
     if torch.allclose(got, expected, atol=atol, rtol=0):
         print(f"✅ {name}: correct.")
@@ -34,8 +36,10 @@ def compare(
         if wrong.shape == got.shape and torch.allclose(got, wrong.to(got.dtype), atol=atol, rtol=0):
             raise CheckFailed(f"{name}: your answer matches a common mistake — {mistake}.")
     worst = (got - expected).abs().max().item()
-    raise CheckFailed(f"{name}: shape is right but values differ from the reference by up to {worst:.3g}. "
-                      "Open the hint below the exercise.")
+    raise CheckFailed(
+        f"{name}: shape is right but values differ from the reference by up to {worst:.3g}. "
+        "Open the hint below the exercise."
+    )
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
@@ -54,4 +58,3 @@ def _reject_non_finite(name: str, got, reason: str) -> None:
     """Raise CheckFailed when `got` contains NaN or ±inf (compare() cannot name that mistake)."""
     if isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
         raise CheckFailed(f"{name}: your answer contains NaN or inf — {reason}.")
-

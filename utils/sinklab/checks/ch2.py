@@ -43,8 +43,9 @@ def check_first_token_mass_per_head(fn: Callable[[torch.Tensor], torch.Tensor]) 
         fn(attn.clone()),
         metrics.first_token_mass(attn).mean(-1),
         mistakes={
-            "you averaged what the first *query* attends to (attn[..., 0, :]) instead of the first *key* column (attn[..., :, 0])":
-                attn[..., 0, :].mean(-1),
+            "you averaged what the first *query* attends to (attn[..., 0, :]) instead of the first *key* column (attn[..., :, 0])": attn[
+                ..., 0, :
+            ].mean(-1),
             "you summed over queries instead of averaging": attn[..., :, 0].sum(-1),
             "you took the last key instead of the first": attn[..., :, -1].mean(-1),
         },
@@ -66,16 +67,18 @@ def check_importance_score(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         fn(attn.clone(), mask.clone()),
         expected,
         mistakes={
-            "you ignored the padding: key 0 is a pad token in left-padded rows, and pad queries must not count":
-                attn[..., 0].mean(-1),
-            "you used key 0 for every row, but with left padding the first token is each row's first *real* token":
-                metrics.masked_mean(attn[..., 0], real_queries.expand_as(attn[..., 0])),
-            "wrong denominator: you divided by the full length T (pad queries included), not by the number of real queries":
-                (column * real_queries).sum(-1) / attn.shape[-1],
-            "you averaged over pad queries too: their rows are garbage and must be left out":
-                column.mean(-1),
-            "you divided by the number of real queries but summed over pad queries too":
-                column.sum(-1) / n_real,
+            "you ignored the padding: key 0 is a pad token in left-padded rows, and pad queries must not count": attn[
+                ..., 0
+            ].mean(-1),
+            "you used key 0 for every row, but with left padding the first token is each row's first *real* token": metrics.masked_mean(
+                attn[..., 0], real_queries.expand_as(attn[..., 0])
+            ),
+            "wrong denominator: you divided by the full length T (pad queries included), not by the number of real queries": (
+                column * real_queries
+            ).sum(-1)
+            / attn.shape[-1],
+            "you averaged over pad queries too: their rows are garbage and must be left out": column.mean(-1),
+            "you divided by the number of real queries but summed over pad queries too": column.sum(-1) / n_real,
         },
     )
 
@@ -88,13 +91,17 @@ def check_sink_rate(fn: Callable[[torch.Tensor, float], float]) -> None:
         got = fn(importance.clone(), eps)
         got = torch.as_tensor(float(got))
         mistakes = {
-            "you counted heads *equal* to eps as sinks (>=); Gu et al. use a strict > eps":
-                (importance >= eps).float().mean(),
+            "you counted heads *equal* to eps as sinks (>=); Gu et al. use a strict > eps": (importance >= eps)
+            .float()
+            .mean(),
             "you returned a percentage; return a fraction in [0, 1]": 100 * expected,
-            "you counted a (layer, head) as a sink if any row exceeds eps; average over rows too":
-                (importance > eps).any(0).float().mean(),
-            "you ignored the eps argument (a hard-coded threshold?)":
-                (importance > (0.6 if eps == 0.3 else 0.3)).float().mean(),
+            "you counted a (layer, head) as a sink if any row exceeds eps; average over rows too": (importance > eps)
+            .any(0)
+            .float()
+            .mean(),
+            "you ignored the eps argument (a hard-coded threshold?)": (importance > (0.6 if eps == 0.3 else 0.3))
+            .float()
+            .mean(),
         }
         compare(f"sink_rate(eps={eps})", got, expected, mistakes=mistakes)
 
@@ -118,12 +125,16 @@ def check_adds_bos(fn: Callable[[object], bool]) -> None:
     if not isinstance(adds, bool) or not isinstance(has_but_does_not_add, bool):
         raise CheckFailed(f"adds_bos: return a bool (True/False), got {type(adds).__name__}.")
     if adds and has_but_does_not_add:
-        raise CheckFailed("adds_bos: your answer matches a common mistake — you checked whether the tokenizer *has* "
-                          "a bos_token (GPT-2's has one, '<|endoftext|>'), not whether it *puts* it at position 0. "
-                          "Tokenize some text and look at the first id.")
+        raise CheckFailed(
+            "adds_bos: your answer matches a common mistake — you checked whether the tokenizer *has* "
+            "a bos_token (GPT-2's has one, '<|endoftext|>'), not whether it *puts* it at position 0. "
+            "Tokenize some text and look at the first id."
+        )
     if not adds:
-        raise CheckFailed("adds_bos: a tokenizer whose output starts with bos_token_id was reported as not adding "
-                          "one. Compare input_ids[0] with tokenizer.bos_token_id.")
+        raise CheckFailed(
+            "adds_bos: a tokenizer whose output starts with bos_token_id was reported as not adding "
+            "one. Compare input_ids[0] with tokenizer.bos_token_id."
+        )
     print("✅ adds_bos: correct.")
 
 
@@ -148,7 +159,8 @@ def check_uniform_importance(fn: Callable[[int], float]) -> None:
             "you left query 0 out: it sees only key 0 and gives it all its attention (attn[0, 0] = 1), and "
             "α₀ averages over every query": (harmonic - 1) / (length - 1) if length > 1 else float("nan"),
             "off by one: query i sees i + 1 keys (itself included), not i": (
-                sum(1 / i for i in range(1, length)) / length),
+                sum(1 / i for i in range(1, length)) / length
+            ),
             "you summed the shares (H_T) instead of averaging them over the T queries": harmonic,
         }
         for mistake, wrong in mistakes.items():
@@ -173,10 +185,14 @@ def check_importance_per_key(fn: Callable[[torch.Tensor], torch.Tensor]) -> None
         mistakes={
             "you divided by T for every key, but key k is seen only by the T − k queries i ≥ k; late keys then "
             "look unimportant for a reason that is only the causal mask": attn.sum(-2) / length,
-            "you averaged over the keys (each query's row) instead of over the queries (each key's column)":
-                attn.sum(-1) / seen_by,
-            "you divided by the number of queries that *cannot* see key k (k) instead of those that can (T − k)":
-                attn.sum(-2) / torch.arange(length, dtype=attn.dtype).clamp(min=1),
+            "you averaged over the keys (each query's row) instead of over the queries (each key's column)": attn.sum(
+                -1
+            )
+            / seen_by,
+            "you divided by the number of queries that *cannot* see key k (k) instead of those that can (T − k)": attn.sum(
+                -2
+            )
+            / torch.arange(length, dtype=attn.dtype).clamp(min=1),
             "you summed over the queries without dividing": attn.sum(-2),
         },
     )
@@ -187,8 +203,12 @@ def _toy_cache(n_layers: int, n_kv: int, length: int, seed: int):
     from types import SimpleNamespace
 
     g = torch.Generator().manual_seed(seed)
-    layers = [SimpleNamespace(keys=torch.randn(1, n_kv, length, 4, generator=g),
-                              values=torch.randn(1, n_kv, length, 4, generator=g)) for _ in range(n_layers)]
+    layers = [
+        SimpleNamespace(
+            keys=torch.randn(1, n_kv, length, 4, generator=g), values=torch.randn(1, n_kv, length, 4, generator=g)
+        )
+        for _ in range(n_layers)
+    ]
     return SimpleNamespace(layers=layers)
 
 
@@ -206,21 +226,28 @@ def check_patch_kv_heads(fn: Callable[[object, object, int, list[list[int]]], No
             raise CheckFailed(f"{name}: you changed cache_b. Copy *from* cache_b *into* cache (the run you continue).")
     problems = []
     for index, (layer, layer_b, heads, (keys, values)) in enumerate(
-            zip(cache.layers, cache_b.layers, heads_from_b, original)):
-        for kind, got, source, before in (("keys", layer.keys, layer_b.keys, keys),
-                                          ("values", layer.values, layer_b.values, values)):
+        zip(cache.layers, cache_b.layers, heads_from_b, original)
+    ):
+        for kind, got, source, before in (
+            ("keys", layer.keys, layer_b.keys, keys),
+            ("values", layer.values, layer_b.values, values),
+        ):
             expected = before.clone()
             expected[:, heads, position] = source[:, heads, position]
             if torch.equal(got, expected):
                 continue
             if heads and torch.equal(got, before):
-                problems.append(f"you did not patch the {kind}: a head reads both the key (where to look) and the "
-                                "value (what it brings back) of the changed token")
+                problems.append(
+                    f"you did not patch the {kind}: a head reads both the key (where to look) and the "
+                    "value (what it brings back) of the changed token"
+                )
             elif torch.equal(got[:, :, position], source[:, :, position]) and len(heads) < got.shape[1]:
                 problems.append("you patched every key/value head of the layer, not only heads_from_b[l]")
             elif heads and torch.equal(got[:, heads], source[:, heads]):
-                problems.append("you patched every position of the chosen heads; only the changed token's position "
-                                "differs between the runs, and the rest of cache must stay as it is")
+                problems.append(
+                    "you patched every position of the chosen heads; only the changed token's position "
+                    "differs between the runs, and the rest of cache must stay as it is"
+                )
             else:
                 problems.append(f"layer {index}'s {kind} differ from the expected patch")
     if problems:

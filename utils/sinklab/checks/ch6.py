@@ -42,7 +42,9 @@ def check_split_first_token_mass(fn: Callable[[torch.Tensor, torch.Tensor, int],
     skip = 4
     got = fn(first_mass.clone(), is_trigger.clone(), skip)
     if not isinstance(got, Mapping) or set(got) != {"trigger", "other"}:
-        raise CheckFailed('split_first_token_mass: return a dict with the keys "trigger" and "other", each [layer, head].')
+        raise CheckFailed(
+            'split_first_token_mass: return a dict with the keys "trigger" and "other", each [layer, head].'
+        )
     expected = experiments.split_first_token_mass(first_mass, is_trigger, skip)
     after = torch.zeros_like(is_trigger)
     after[:, 1:] = is_trigger[:, :-1]  # the query right after each trigger
@@ -51,17 +53,27 @@ def check_split_first_token_mass(fn: Callable[[torch.Tensor, torch.Tensor, int],
         "you ignored `skip`: the first queries see only a few keys, so their first-token mass is large for that "
         "reason alone; keep positions ≥ skip": _split_by(first_mass, is_trigger, 0),
         "you averaged each row first and then the rows: a row with one trigger then counts as much as a row with "
-        "five. Average over all (row, query) pairs of a kind at once": _split_by(first_mass, is_trigger, skip, per_row=True),
-        "you summed the masses; divide by the number of queries of each kind": _split_by(first_mass, is_trigger, skip, agg="sum"),
-        "you used the query *after* each trigger; the head copies when the query *is* the trigger":
-            _split_by(first_mass, after, skip),
+        "five. Average over all (row, query) pairs of a kind at once": _split_by(
+            first_mass, is_trigger, skip, per_row=True
+        ),
+        "you summed the masses; divide by the number of queries of each kind": _split_by(
+            first_mass, is_trigger, skip, agg="sum"
+        ),
+        "you used the query *after* each trigger; the head copies when the query *is* the trigger": _split_by(
+            first_mass, after, skip
+        ),
     }
     for kind in ("trigger", "other"):
-        _reject_shapes(f'split_first_token_mass["{kind}"]', got[kind], (2, 2), {
-            (2,): "one number per layer: keep the head axis, [layer, head]",
-            (3, 2, 2): "you kept the batch axis: average over rows and queries, keep [layer, head]",
-            (2, 2, 12): "you kept the query axis: average over rows and queries, keep [layer, head]",
-        })
+        _reject_shapes(
+            f'split_first_token_mass["{kind}"]',
+            got[kind],
+            (2, 2),
+            {
+                (2,): "one number per layer: keep the head axis, [layer, head]",
+                (3, 2, 2): "you kept the batch axis: average over rows and queries, keep [layer, head]",
+                (2, 2, 12): "you kept the query axis: average over rows and queries, keep [layer, head]",
+            },
+        )
         mistakes = {message: wrong[kind] for message, wrong in variants.items()}
         mistakes['you swapped the two: "trigger" must average the trigger queries'] = swapped[kind]
         compare(f'split_first_token_mass["{kind}"]', got[kind], expected[kind], mistakes=mistakes)
@@ -87,18 +99,28 @@ def check_unnormalised_weights(fn: Callable[[torch.Tensor, torch.Tensor, str], t
         raw = torch.sigmoid(scores - n.log()) if kind == "sigmoid" else torch.relu(scores) / n
         mistakes = {
             "you forgot the causal mask: future keys get weight too. Multiply by `visible` (or zero the masked keys)": raw,
-            "you normalised each row to sum to one: that is exactly softmax's constraint, which these variants drop":
-                (raw * visible) / (raw * visible).sum(-1, keepdim=True).clamp(min=1e-12),
-            "you used softmax: these variants have no normalisation": torch.softmax(scores.masked_fill(~visible, float("-inf")), -1),
+            "you normalised each row to sum to one: that is exactly softmax's constraint, which these variants drop": (
+                raw * visible
+            )
+            / (raw * visible).sum(-1, keepdim=True).clamp(min=1e-12),
+            "you used softmax: these variants have no normalisation": torch.softmax(
+                scores.masked_fill(~visible, float("-inf")), -1
+            ),
         }
-        per_row = "n_i is the number of keys query i sees (visible.sum(-1)), not the row length T: with T, a query's " \
-                  "weights would change with tokens that come after it"
+        per_row = (
+            "n_i is the number of keys query i sees (visible.sum(-1)), not the row length T: with T, a query's "
+            "weights would change with tokens that come after it"
+        )
         if kind == "sigmoid":
-            mistakes["sigmoid without the −log n_i bias: at initialisation every weight is then ≈ 0.5, and a query's "
-                     "output is a sum over all its keys"] = torch.sigmoid(scores) * visible
+            mistakes[
+                "sigmoid without the −log n_i bias: at initialisation every weight is then ≈ 0.5, and a query's "
+                "output is a sum over all its keys"
+            ] = torch.sigmoid(scores) * visible
             mistakes[per_row] = torch.sigmoid(scores - math.log(n_all)) * visible
         else:
-            mistakes["relu without dividing by n_i: the output then grows with the number of keys"] = torch.relu(scores) * visible
+            mistakes["relu without dividing by n_i: the output then grows with the number of keys"] = (
+                torch.relu(scores) * visible
+            )
             mistakes[per_row] = torch.relu(scores) / n_all * visible
         compare(name, fn(scores.clone(), visible.clone(), kind), expected, mistakes=mistakes)
 
@@ -113,19 +135,32 @@ def check_sink_logit_weights(fn: Callable[[torch.Tensor, torch.Tensor, torch.Ten
     masked = scores.masked_fill(~visible, float("-inf"))
     softmax = torch.softmax(masked, -1)
     got = fn(scores.clone(), visible.clone(), sink_logit.clone())
-    _reject_shapes("sink_logit_weights", got, expected.shape, {
-        (2, 3, 5, 6): "you kept the sink's column: it is a key with value zero, so drop it after the softmax "
-                      "(the weights on the real keys then sum to less than one)",
-    })
-    with_sink_unmasked = torch.softmax(torch.cat([scores, sink_logit.view(1, 3, 1, 1).expand(2, 3, 5, 1)], -1), -1)[..., :-1]
-    compare("sink_logit_weights", got, expected, mistakes={
-        "your weights are plain softmax (rows sum to one). Either you added the sink logit to every score — a "
-        "constant added to all logits changes nothing after a softmax — or you renormalised the weights after "
-        "dropping the sink column. Append the logit as one extra column, softmax, drop it, and stop there": softmax,
-        "the causal mask is missing: future keys get weight": with_sink_unmasked,
-        "each head needs its own logit: sink_logit[h] belongs to head h (shape [1, H, 1, 1])":
-            torch.softmax(torch.cat([masked, torch.full((2, 3, 5, 1), sink_logit.mean().item())], -1), -1)[..., :-1],
-    })
+    _reject_shapes(
+        "sink_logit_weights",
+        got,
+        expected.shape,
+        {
+            (2, 3, 5, 6): "you kept the sink's column: it is a key with value zero, so drop it after the softmax "
+            "(the weights on the real keys then sum to less than one)",
+        },
+    )
+    with_sink_unmasked = torch.softmax(torch.cat([scores, sink_logit.view(1, 3, 1, 1).expand(2, 3, 5, 1)], -1), -1)[
+        ..., :-1
+    ]
+    compare(
+        "sink_logit_weights",
+        got,
+        expected,
+        mistakes={
+            "your weights are plain softmax (rows sum to one). Either you added the sink logit to every score — a "
+            "constant added to all logits changes nothing after a softmax — or you renormalised the weights after "
+            "dropping the sink column. Append the logit as one extra column, softmax, drop it, and stop there": softmax,
+            "the causal mask is missing: future keys get weight": with_sink_unmasked,
+            "each head needs its own logit: sink_logit[h] belongs to head h (shape [1, H, 1, 1])": torch.softmax(
+                torch.cat([masked, torch.full((2, 3, 5, 1), sink_logit.mean().item())], -1), -1
+            )[..., :-1],
+        },
+    )
 
 
 def check_pack_with_bos(fn: Callable[[torch.Tensor, int, int], torch.Tensor]) -> None:
@@ -135,21 +170,34 @@ def check_pack_with_bos(fn: Callable[[torch.Tensor, int, int], torch.Tensor]) ->
     stream, seq_len, bos = torch.arange(100, 123), 5, 7
     expected = data.pack(stream, seq_len, "bos", bos)  # 5 windows of <bos> + 4 tokens; 3 tokens left over
     got = fn(stream.clone(), seq_len, bos)
-    _reject_shapes("pack_with_bos", got, expected.shape, {
-        (5, 6): "each window must be seq_len tokens in all: <bos> plus seq_len − 1 stream tokens",
-        (4, 6): "each window must be seq_len tokens in all: <bos> plus seq_len − 1 stream tokens",
-        (4, 5): "you cut seq_len stream tokens per window (and replaced one by <bos>, or stepped by seq_len): with "
-                "<bos> in front a window holds seq_len − 1 stream tokens, and the next one starts right after them",
-        (5, 4): "<bos> is missing: put it in front of each window's seq_len − 1 stream tokens",
-        (6, 5): "you kept the incomplete last window (padded or short): drop the tail",
-    })
+    _reject_shapes(
+        "pack_with_bos",
+        got,
+        expected.shape,
+        {
+            (5, 6): "each window must be seq_len tokens in all: <bos> plus seq_len − 1 stream tokens",
+            (4, 6): "each window must be seq_len tokens in all: <bos> plus seq_len − 1 stream tokens",
+            (4, 5): "you cut seq_len stream tokens per window (and replaced one by <bos>, or stepped by seq_len): with "
+            "<bos> in front a window holds seq_len − 1 stream tokens, and the next one starts right after them",
+            (5, 4): "<bos> is missing: put it in front of each window's seq_len − 1 stream tokens",
+            (6, 5): "you kept the incomplete last window (padded or short): drop the tail",
+        },
+    )
     body = stream[: 5 * (seq_len - 1)]
     bos_column = torch.full((5, 1), bos)
-    compare("pack_with_bos", got, expected, atol=0, mistakes={
-        "<bos> went at the end of each window; it belongs at position 0": torch.cat([body.view(5, -1), bos_column], 1),
-        "you reshaped in the wrong order: each window must hold consecutive stream tokens (view(n, seq_len − 1), "
-        "not view(seq_len − 1, n).T)": torch.cat([bos_column, body.view(seq_len - 1, 5).T], 1),
-    })
+    compare(
+        "pack_with_bos",
+        got,
+        expected,
+        atol=0,
+        mistakes={
+            "<bos> went at the end of each window; it belongs at position 0": torch.cat(
+                [body.view(5, -1), bos_column], 1
+            ),
+            "you reshaped in the wrong order: each window must hold consecutive stream tokens (view(n, seq_len − 1), "
+            "not view(seq_len − 1, n).T)": torch.cat([bos_column, body.view(seq_len - 1, 5).T], 1),
+        },
+    )
 
 
 def check_document_position_ids(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
@@ -160,14 +208,19 @@ def check_document_position_ids(fn: Callable[[torch.Tensor, int], torch.Tensor])
     windows = torch.tensor([[5, 6, eos, 7, 8, eos, eos, 9], [eos, 1, 2, 4, 5, 6, 7, 8], [1, 2, 4, 5, 6, 7, 8, 9]])
     expected = data.document_position_ids(windows, eos)
     at_eos = torch.tensor([[0, 1, 0, 1, 2, 0, 0, 1], [0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7]])
-    compare("document_position_ids", fn(windows.clone(), eos), expected, atol=0, mistakes={
-        "the position restarts *at* the <eos> token; the <eos> ends its document, so the restart comes right after it":
-            at_eos,
-        "positions never restart: this is plain causal packing (arange in every row)":
-            torch.arange(8).expand(3, 8),
-        "you counted documents instead of positions (the document index of each token)":
-            torch.tensor([[0, 0, 0, 1, 1, 1, 2, 3], [0, 1, 1, 1, 1, 1, 1, 1], [0] * 8]),
-    })
+    compare(
+        "document_position_ids",
+        fn(windows.clone(), eos),
+        expected,
+        atol=0,
+        mistakes={
+            "the position restarts *at* the <eos> token; the <eos> ends its document, so the restart comes right after it": at_eos,
+            "positions never restart: this is plain causal packing (arange in every row)": torch.arange(8).expand(3, 8),
+            "you counted documents instead of positions (the document index of each token)": torch.tensor(
+                [[0, 0, 0, 1, 1, 1, 2, 3], [0, 1, 1, 1, 1, 1, 1, 1], [0] * 8]
+            ),
+        },
+    )
 
 
 def check_onset_step(fn: Callable[[list, list, float], int | None]) -> None:
@@ -197,13 +250,18 @@ def check_onset_step(fn: Callable[[list, list, float], int | None]) -> None:
         print("✅ onset_step: correct.")
         return
     for message, mistake in (
-        ("you returned the first crossing, but a transient spike is not an onset: the values must stay ≥ threshold "
-         "from that step to the end", first_crossing),
+        (
+            "you returned the first crossing, but a transient spike is not an onset: the values must stay ≥ threshold "
+            "from that step to the end",
+            first_crossing,
+        ),
         ("you returned the index into `steps`; return the step itself (steps[i])", first_index),
         ("you used > threshold; a value equal to the threshold counts (≥)", strict),
     ):
         if got == [mistake(*case) for case in cases]:
             raise CheckFailed(f"onset_step: your answer matches a common mistake — {message}.")
     bad = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
-    raise CheckFailed(f"onset_step: for steps={cases[bad][0]}, values={cases[bad][1]}, threshold={cases[bad][2]} "
-                      f"you returned {got[bad]!r}, expected {expected[bad]!r}. Open the hint below the exercise.")
+    raise CheckFailed(
+        f"onset_step: for steps={cases[bad][0]}, values={cases[bad][1]}, threshold={cases[bad][2]} "
+        f"you returned {got[bad]!r}, expected {expected[bad]!r}. Open the hint below the exercise."
+    )

@@ -86,8 +86,10 @@ def cli_main(args) -> int:
     root = repo_root()
     if args.track:
         if args.check:
-            raise SinklabError("--check compares the committed files; track copies are not committed. "
-                               "Fix: run `sinklab build --check` and `sinklab build --track …` separately.")
+            raise SinklabError(
+                "--check compares the committed files; track copies are not committed. "
+                "Fix: run `sinklab build --check` and `sinklab build --track …` separately."
+            )
         written = build_track(args.track, root, args.out and Path(args.out).resolve())
         folder = written[0].parent.parent if written else args.out
         print(f"Wrote {len(written)} notebooks of the {args.track} track to {folder} (chapters/ and solutions/).")
@@ -96,8 +98,10 @@ def cli_main(args) -> int:
     names = ", ".join(str(p.relative_to(root)) for p in stale)
     if args.check:
         if stale:
-            print(f"Stale generated files: {names}. Fix: run `sinklab build` and commit the result "
-                  "(never edit chapters/, solutions/ or course/syllabus.md by hand; edit course/ instead).")
+            print(
+                f"Stale generated files: {names}. Fix: run `sinklab build` and commit the result "
+                "(never edit chapters/, solutions/ or course/syllabus.md by hand; edit course/ instead)."
+            )
             return 1
         print("All generated notebooks, README's table and the syllabus are up to date.")
         return 0
@@ -107,6 +111,9 @@ def cli_main(args) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--check", action="store_true", help="fail if any generated file is stale; write nothing")
-    parser.add_argument("--track", choices=[t for t in tracks.TRACKS if t != "self_paced"],
-                        help="write the cut notebooks of one track instead (self-paced is the normal build)")
+    parser.add_argument(
+        "--track",
+        choices=[t for t in tracks.TRACKS if t != "self_paced"],
+        help="write the cut notebooks of one track instead (self-paced is the normal build)",
+    )
     parser.add_argument("--out", help="folder for --track (default: tracks/<track>/, ignored by git)")

@@ -19,7 +19,7 @@ from sinklab.errors import SinklabError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+\.\d+)\s*[–:-]\s*(.+)$", re.MULTILINE)
-SETUP_TEMPLATE = '''\
+SETUP_TEMPLATE = """\
 # Setup — the same first cell in every chapter. On Colab it installs sinklab; elsewhere it only imports.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("sinklab") is None:
@@ -34,7 +34,7 @@ if importlib.util.find_spec("sinklab") is None:
                            "and runs `sinklab build`.") from None
     importlib.invalidate_caches()  # let this running kernel see the package it just installed
 from sinklab.course.notebook_setup import start
-profile = start(chapter={number}, needs_gpu={needs_gpu})'''
+profile = start(chapter={number}, needs_gpu={needs_gpu})"""
 
 
 def badges(meta: dict, chapter: Chapter) -> str:
@@ -48,8 +48,11 @@ def badges(meta: dict, chapter: Chapter) -> str:
 def title_cell(meta: dict, chapter: Chapter) -> str:
     lines = [f"# [{chapter.number}] {chapter.title}", "", badges(meta, chapter)]
     if chapter.hardware == "gpu":
-        lines += ["", "> **Select a GPU runtime** (Colab: Runtime → Change runtime type → T4 GPU). "
-                  "Without one, the chapter runs a reduced CPU version."]
+        lines += [
+            "",
+            "> **Select a GPU runtime** (Colab: Runtime → Change runtime type → T4 GPU). "
+            "Without one, the chapter runs a reduced CPU version.",
+        ]
     return "\n".join(lines)
 
 
@@ -60,11 +63,18 @@ def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_
     lines += ["", "**What you'll be able to do**", ""]
     lines += [f"- {o}" for o in chapter.objectives]
     lines += ["", "| " + " | ".join(names.values()) + " | Hardware |", "|" + " --- |" * (len(names) + 1)]
-    lines += ["| " + " | ".join(f"{chapter.minutes[t]} min" for t in names) + f" | {meta['hardware_tiers'][chapter.hardware]} |"]
+    lines += [
+        "| "
+        + " | ".join(f"{chapter.minutes[t]} min" for t in names)
+        + f" | {meta['hardware_tiers'][chapter.hardware]} |"
+    ]
     lines += ["", "**Models:** " + "; ".join(render_models(m) for m in chapter.models)]
     if track != "self_paced":
-        lines += ["", f"**This copy: the {names[track]} track, {chapter.minutes[track]} min.** It keeps the "
-                      f"{' and '.join(tracks.TRACKS[track])} sections."]
+        lines += [
+            "",
+            f"**This copy: the {names[track]} track, {chapter.minutes[track]} min.** It keeps the "
+            f"{' and '.join(tracks.TRACKS[track])} sections.",
+        ]
         if left_out:
             lines += ["Left out here (they are in the full notebook): " + "; ".join(left_out) + "."]
         lines += ["The Colab badges above open the full notebook on the repository's default branch."]
@@ -73,8 +83,10 @@ def overview_cell(meta: dict, chapter: Chapter, track: str = "self_paced", left_
 
 def setup_cell(meta: dict, chapter: Chapter) -> str:
     return SETUP_TEMPLATE.format(
-        repository=meta["repository"], branch=meta["branch"],
-        number=chapter.number, needs_gpu=chapter.hardware == "gpu",
+        repository=meta["repository"],
+        branch=meta["branch"],
+        number=chapter.number,
+        needs_gpu=chapter.hardware == "gpu",
     )
 
 
@@ -171,5 +183,12 @@ def nbgrader_metadata(label: str) -> dict:
     its toolbar) with 1 point, so `nbgrader generate_assignment` accepts the solution markers and
     `nbgrader autograde` executes it (see course/instructor_guide.md)."""
     number = label.split(":")[0].split()[-1]
-    return {"grade": True, "solution": True, "locked": False, "points": 1, "task": False,
-            "grade_id": f"exercise-{number.replace('.', '-')}", "schema_version": 3}
+    return {
+        "grade": True,
+        "solution": True,
+        "locked": False,
+        "points": 1,
+        "task": False,
+        "grade_id": f"exercise-{number.replace('.', '-')}",
+        "schema_version": 3,
+    }

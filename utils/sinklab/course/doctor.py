@@ -50,8 +50,14 @@ def report() -> list[tuple[str, str]]:
     rows = [("frontend", env.frontend()), ("python", platform.python_version())]
     rows += [(p, _version(p)) for p in PACKAGES]
     gpu = env.gpu_info()
-    rows.append(("gpu", f"{gpu['name']}, {gpu['free_gib']:.1f}/{gpu['total_gib']:.1f} GiB free" if gpu
-                 else "none (CPU only) — fine for chapters 0–2, 4–6; chapter 3 runs a reduced version"))
+    rows.append(
+        (
+            "gpu",
+            f"{gpu['name']}, {gpu['free_gib']:.1f}/{gpu['total_gib']:.1f} GiB free"
+            if gpu
+            else "none (CPU only) — fine for chapters 0–2, 4–6; chapter 3 runs a reduced version",
+        )
+    )
     try:
         profile = env.profile()
     except Exception as e:  # an invalid SINKLAB_PROFILE is reported, not raised
@@ -60,8 +66,13 @@ def report() -> list[tuple[str, str]]:
     rows.append(("profile", f"{profile.name} ({chosen}): {profile.description}"))
     for role, names in profile.roles.items():
         rows.append((f"role {role}", "; ".join(f"{n} [{model_availability(n)}]" for n in names)))
-    rows.append(("hf cache", f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}, "
-                             f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}"))
+    rows.append(
+        (
+            "hf cache",
+            f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}, "
+            f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}",
+        )
+    )
     try:
         from sinklab.viz import plots
 
@@ -69,8 +80,13 @@ def report() -> list[tuple[str, str]]:
         rows.append(("charts", "Altair renders offline (PNG via vl-convert)"))
     except Exception as e:
         rows.append(("charts", f"FIX: charts cannot render ({e}); `pip install -U vl-convert-python altair`"))
-    rows.append(("widgets", f"ipywidgets {_version('ipywidgets')}; explorers fall back to static charts "
-                            "where no widget frontend is present"))
+    rows.append(
+        (
+            "widgets",
+            f"ipywidgets {_version('ipywidgets')}; explorers fall back to static charts "
+            "where no widget frontend is present",
+        )
+    )
     for name in models.SHIPPED_TEACHING:
         try:
             rows.append((name, teaching_model_summary(name)))

@@ -53,8 +53,10 @@ def start(chapter: int, needs_gpu: bool = False, seed: int = 0) -> env.Profile:
     """Prepare a chapter's kernel; returns the active profile."""
     stale = stale_imports()
     if stale:
-        print("🔁 Restart needed: " + ", ".join(stale) + " were upgraded while imported. "
-              "Restart the runtime (Colab: Runtime → Restart session), then run this cell again.")
+        print(
+            "🔁 Restart needed: " + ", ".join(stale) + " were upgraded while imported. "
+            "Restart the runtime (Colab: Runtime → Restart session), then run this cell again."
+        )
     elif env.frontend() == "colab":
         print("✅ No restart needed: no package the course uses changed while it was imported.")
     profile = env.profile()
@@ -66,9 +68,13 @@ def start(chapter: int, needs_gpu: bool = False, seed: int = 0) -> env.Profile:
 
     gpu = env.gpu_info()
     where = f"{gpu['name']} ({gpu['free_gib']:.1f} GiB free)" if gpu else "CPU"
-    print(f"sinklab {__version__} · chapter {chapter} · profile '{profile.name}' ({profile.description}) · "
-          f"{where} · torch {torch.__version__} · transformers {transformers.__version__}")
+    print(
+        f"sinklab {__version__} · chapter {chapter} · profile '{profile.name}' ({profile.description}) · "
+        f"{where} · torch {torch.__version__} · transformers {transformers.__version__}"
+    )
     if needs_gpu and gpu is None:
-        print("ℹ️  This chapter is written for a GPU and none is visible. On Colab: Runtime → Change runtime "
-              "type → T4 GPU, then rerun. Continuing with the reduced CPU version.")
+        print(
+            "ℹ️  This chapter is written for a GPU and none is visible. On Colab: Runtime → Change runtime "
+            "type → T4 GPU, then rerun. Continuing with the reduced CPU version."
+        )
     return profile

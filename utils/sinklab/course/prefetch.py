@@ -27,8 +27,10 @@ SAFETENSORS, PYTORCH_BIN = ["*.safetensors"], ["*.bin"]
 def role_models(role: str, profile: env.Profile) -> list[models.ModelSpec]:
     """Every model `load(role)` may pick on `profile`, on any machine, largest first."""
     if role not in profile.roles:
-        raise SinklabError(f"Unknown role {role!r} in course.yml. The {profile.name!r} profile has roles: "
-                           f"{', '.join(sorted(profile.roles))}.")
+        raise SinklabError(
+            f"Unknown role {role!r} in course.yml. The {profile.name!r} profile has roles: "
+            f"{', '.join(sorted(profile.roles))}."
+        )
     specs = [models.REGISTRY[name] for name in profile.roles[role]]
     return sorted((s for s in specs if s.params_m <= profile.max_params_m), key=lambda s: s.params_m, reverse=True)
 
@@ -88,17 +90,25 @@ def cli_main(args) -> int:
             print(f"error: {e}")
             failed.append(name)
     if failed:
-        print(f"{len(failed)} of {len(to_fetch)} models failed: {', '.join(failed)}. Fix the errors above and rerun "
-              "(models already in the cache are not downloaded again).")
+        print(
+            f"{len(failed)} of {len(to_fetch)} models failed: {', '.join(failed)}. Fix the errors above and rerun "
+            "(models already in the cache are not downloaded again)."
+        )
         return 1
-    print(f"Done. On the lab machines: HF_HUB_CACHE={constants.HF_HUB_CACHE} HF_HUB_OFFLINE=1 "
-          f"SINKLAB_PROFILE={profile.name}")
+    print(
+        f"Done. On the lab machines: HF_HUB_CACHE={constants.HF_HUB_CACHE} HF_HUB_OFFLINE=1 "
+        f"SINKLAB_PROFILE={profile.name}"
+    )
     return 0
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--track", required=True, choices=list(tracks.TRACKS),
-                        help="the track whose chapters' models to download")
-    parser.add_argument("--profile", choices=list(env.PROFILE_NAMES),
-                        help="the profile of the machines that will run the notebooks (default: this machine's)")
+    parser.add_argument(
+        "--track", required=True, choices=list(tracks.TRACKS), help="the track whose chapters' models to download"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=list(env.PROFILE_NAMES),
+        help="the profile of the machines that will run the notebooks (default: this machine's)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the models and where they are; download nothing")

@@ -68,8 +68,9 @@ def needed(profile: env.Profile, course_dir: Path = ROOT / "course") -> dict[str
     from sinklab.analysis import sweep
 
     names = {n for role in profile.roles.values() for n in role} | course_model_names(course_dir)
-    plan = {n: ["main"] for n in sorted(names)
-            if n not in SHIPPED and models.REGISTRY[n].params_m <= profile.max_params_m}
+    plan = {
+        n: ["main"] for n in sorted(names) if n not in SHIPPED and models.REGISTRY[n].params_m <= profile.max_params_m
+    }
     if profile.name in sweep.CHECKPOINTS:
         name, steps = sweep.CHECKPOINTS[profile.name]
         plan.setdefault(name, ["main"])
@@ -118,12 +119,18 @@ def build_tokenizer(conv: dict, folder: Path) -> None:
     if conv["add_bos"]:
         bos = conv["bos_token"]
         tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, special[bos])])
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, special[bos])]
+        )
     else:
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
     tok.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": conv["add_bos"], "add_eos_token": False,
-              "padding_side": conv["padding_side"], "clean_up_tokenization_spaces": False}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "add_bos_token": conv["add_bos"],
+        "add_eos_token": False,
+        "padding_side": conv["padding_side"],
+        "clean_up_tokenization_spaces": False,
+    }
     for key in ("bos_token", "eos_token", "unk_token", "pad_token"):
         if conv[key] is not None:
             config[key] = conv[key]
@@ -131,7 +138,8 @@ def build_tokenizer(conv: dict, folder: Path) -> None:
         config["model_max_length"] = conv["model_max_length"]
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     (folder / "special_tokens_map.json").write_text(
-        json.dumps({k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token") if k in config}))
+        json.dumps({k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token") if k in config})
+    )
 
 
 def build_model(name: str, fact: dict, folder: Path, layers: int | None, seed: int) -> None:
@@ -145,8 +153,10 @@ def build_model(name: str, fact: dict, folder: Path, layers: int | None, seed: i
     config = AutoConfig.for_model(fact["family"], **values)
     config.sinklab_stand_in = True
     config.sinklab_gated = bool(fact.get("gated", False))
-    config.sinklab_stand_in_note = ("random weights of the real architecture (config facts transcribed in "
-                                    "sinklab/assets/stand_ins.yml); built by `sinklab rehearse`")
+    config.sinklab_stand_in_note = (
+        "random weights of the real architecture (config facts transcribed in "
+        "sinklab/assets/stand_ins.yml); built by `sinklab rehearse`"
+    )
     torch.manual_seed(seed)
     # stored in bf16 (half the disk, random weights lose nothing); config.json states the published dtype
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
@@ -168,8 +178,11 @@ def repo_dir(cache: Path, name: str) -> Path:
 
 def is_built(cache: Path, name: str, revision: str, commit: str) -> bool:
     ref = repo_dir(cache, name) / "refs" / revision
-    return ref.is_file() and ref.read_text().strip() == commit and (
-        repo_dir(cache, name) / "snapshots" / commit / "config.json").exists()
+    return (
+        ref.is_file()
+        and ref.read_text().strip() == commit
+        and (repo_dir(cache, name) / "snapshots" / commit / "config.json").exists()
+    )
 
 
 def _store(repo: Path, staging: Path, commit: str) -> None:
@@ -235,14 +248,21 @@ def cache_dir(layers: int | None, root: Path = DEFAULT_CACHE) -> Path:
     return root / (f"layers-{layers}" if layers else "full-depth")
 
 
-def build_cache(profile: env.Profile, layers: int | None = None, root: Path = DEFAULT_CACHE,
-                genuine: list[Path] | None = None, say=print) -> Path:
+def build_cache(
+    profile: env.Profile,
+    layers: int | None = None,
+    root: Path = DEFAULT_CACHE,
+    genuine: list[Path] | None = None,
+    say=print,
+) -> Path:
     """Build (or reuse) the stand-in cache for everything `profile` can load; returns the cache folder."""
     from tqdm.auto import tqdm
 
     if profile.name not in REHEARSABLE:
-        raise SinklabError(f"Profile {profile.name!r} needs no stand-ins (it is offline by design). "
-                           f"Fix: rehearse one of {', '.join(REHEARSABLE)}.")
+        raise SinklabError(
+            f"Profile {profile.name!r} needs no stand-ins (it is offline by design). "
+            f"Fix: rehearse one of {', '.join(REHEARSABLE)}."
+        )
     if layers is not None and layers < 1:
         raise SinklabError(f"--layers must be at least 1, got {layers}.")
     cache = cache_dir(layers, root)
@@ -255,10 +275,12 @@ def build_cache(profile: env.Profile, layers: int | None = None, root: Path = DE
         built += build_one(cache, name, revision, layers)
     linked = [n for n in plan if n not in table and link_genuine(cache, n, genuine or [])]
     missing = [n for n in plan if n not in table and n not in linked]
-    say(f"stand-in cache {cache}: {len(jobs)} stand-ins ({built} built now, {len(jobs) - built} reused), "
+    say(
+        f"stand-in cache {cache}: {len(jobs)} stand-ins ({built} built now, {len(jobs) - built} reused), "
         f"depth {'≤ ' + str(layers) + ' layers' if layers else 'real'}"
         + (f"; genuine weights linked: {', '.join(linked)}" if linked else "")
-        + (f"; not available (chapters skip them offline): {', '.join(missing)}" if missing else ""))
+        + (f"; not available (chapters skip them offline): {', '.join(missing)}" if missing else "")
+    )
     return cache
 
 
@@ -281,8 +303,9 @@ def chapter_notebooks(chapters: list[int] | None, folder: Path = ROOT / "solutio
 def rehearsal_env(profile: str, cache: Path, token: bool, scale: float | None) -> dict[str, str]:
     """The environment a learner's kernel would have: the profile, the stand-in cache, offline, no token."""
     run = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
-    run.update(SINKLAB_PROFILE=profile, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1",
-               HF_TOKEN_PATH=str(cache / "no-token"))  # no token file: gated ids behave as gated
+    run.update(
+        SINKLAB_PROFILE=profile, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1", HF_TOKEN_PATH=str(cache / "no-token")
+    )  # no token file: gated ids behave as gated
     if token:
         run["HF_TOKEN"] = "hf_sinklab_rehearsal_token"  # a token 'exists': gated stand-ins load
     if scale is not None:
@@ -299,21 +322,31 @@ def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = No
 
     nb = nbformat.read(path, as_version=4)
     if gpu_cap_gib:
-        nb.cells.insert(0, nbformat.v4.new_code_cell(
-            "import torch\nif torch.cuda.is_available():\n"
-            f"    torch.cuda.set_per_process_memory_fraction(min(1.0, {gpu_cap_gib} * 2**30 / "
-            "torch.cuda.get_device_properties(0).total_memory))"))
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import json as _j, resource as _r, torch as _t\n"
-        f"print({MARKER!r} + _j.dumps({{'rss_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024, "
-        "'gpu_mib': _t.cuda.max_memory_allocated() / 2**20 if _t.cuda.is_available() else None}))"))
+        nb.cells.insert(
+            0,
+            nbformat.v4.new_code_cell(
+                "import torch\nif torch.cuda.is_available():\n"
+                f"    torch.cuda.set_per_process_memory_fraction(min(1.0, {gpu_cap_gib} * 2**30 / "
+                "torch.cuda.get_device_properties(0).total_memory))"
+            ),
+        )
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import json as _j, resource as _r, torch as _t\n"
+            f"print({MARKER!r} + _j.dumps({{'rss_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024, "
+            "'gpu_mib': _t.cuda.max_memory_allocated() / 2**20 if _t.cuda.is_available() else None}))"
+        )
+    )
     start, error = time.perf_counter(), None
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
     except CellExecutionError as e:
-        cell = next((i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error"
-                                                               for o in c.get("outputs", []))), "?")
+        cell = next(
+            (i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+            "?",
+        )
         error = f"cell {cell}: {e.ename}: {e.evalue}"[:300]
     except Exception as e:  # a dead kernel, a timeout: still one line in the table
         error = f"{type(e).__name__}: {e}"[:300]
@@ -325,24 +358,37 @@ def run_notebook(path: Path, timeout: int = 3600, gpu_cap_gib: float | None = No
         for out in cell.get("outputs", []):
             for line in out.get("text", "").splitlines():
                 if line.startswith(MARKER):
-                    record.update(json.loads(line[len(MARKER):]))
+                    record.update(json.loads(line[len(MARKER) :]))
     return record
 
 
-def rehearse(profile_name: str, chapters: list[int] | None = None, layers: int | None = None,
-             scale: float | None = None, token: bool = False, root: Path = DEFAULT_CACHE,
-             genuine: list[Path] | None = None, timeout: int = 3600, gpu_cap_gib: float | None = None,
-             keep: Path | None = None, say=print) -> list[dict]:
+def rehearse(
+    profile_name: str,
+    chapters: list[int] | None = None,
+    layers: int | None = None,
+    scale: float | None = None,
+    token: bool = False,
+    root: Path = DEFAULT_CACHE,
+    genuine: list[Path] | None = None,
+    timeout: int = 3600,
+    gpu_cap_gib: float | None = None,
+    keep: Path | None = None,
+    say=print,
+) -> list[dict]:
     """Build the stand-in cache, run the selected solution notebooks offline on the profile; one record each."""
     if profile_name not in REHEARSABLE:
-        raise SinklabError(f"Unknown profile {profile_name!r} for a rehearsal. Fix: choose one of "
-                           f"{', '.join(REHEARSABLE)} (ci needs none: it runs offline by design).")
+        raise SinklabError(
+            f"Unknown profile {profile_name!r} for a rehearsal. Fix: choose one of "
+            f"{', '.join(REHEARSABLE)} (ci needs none: it runs offline by design)."
+        )
     if scale is not None and not 0 < scale <= 1:
         raise SinklabError(f"--scale must be in (0, 1], got {scale}.")
     notebooks = chapter_notebooks(chapters)
     cache = build_cache(env.PROFILES[profile_name], layers, root, genuine, say)
-    say(f"rehearsal of profile {profile_name!r}: depth {layers or 'real'}, scale {scale or 1} "
-        f"({'token given' if token else 'no HF token'}), {len(notebooks)} chapters, stand-in weights")
+    say(
+        f"rehearsal of profile {profile_name!r}: depth {layers or 'real'}, scale {scale or 1} "
+        f"({'token given' if token else 'no HF token'}), {len(notebooks)} chapters, stand-in weights"
+    )
     run = rehearsal_env(profile_name, cache, token, scale)
     records = []
     for path in notebooks:
@@ -354,15 +400,21 @@ def rehearse(profile_name: str, chapters: list[int] | None = None, layers: int |
         done = subprocess.run(cmd, env=run, capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)]
         if lines:
-            record = json.loads(lines[-1][len(MARKER):])
+            record = json.loads(lines[-1][len(MARKER) :])
         else:
-            record = {"chapter": path.name, "ok": False, "wall_s": 0.0,
-                      "error": (done.stderr.strip().splitlines() or ["runner failed"])[-1][:300]}
+            record = {
+                "chapter": path.name,
+                "ok": False,
+                "wall_s": 0.0,
+                "error": (done.stderr.strip().splitlines() or ["runner failed"])[-1][:300],
+            }
         records.append(record)
         say(format_line(record))
     passed = sum(r["ok"] for r in records)
-    say(f"{passed}/{len(records)} chapters passed on profile {profile_name!r} (stand-ins, "
-        f"depth {layers or 'real'}, scale {scale or 1})")
+    say(
+        f"{passed}/{len(records)} chapters passed on profile {profile_name!r} (stand-ins, "
+        f"depth {layers or 'real'}, scale {scale or 1})"
+    )
     return records
 
 
@@ -384,8 +436,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=float, help="shrink samples, steps and corpus sizes by this factor (0–1]")
     p.add_argument("--token", action="store_true", help="behave as if an HF token were set (gated ids load)")
     p.add_argument("--cache-root", type=Path, default=DEFAULT_CACHE, help=f"where stand-ins live ({DEFAULT_CACHE})")
-    p.add_argument("--genuine-cache", type=Path, action="append", default=[],
-                   help="an HF cache to link genuine models from (e.g. ../shared/hf-cache); repeatable")
+    p.add_argument(
+        "--genuine-cache",
+        type=Path,
+        action="append",
+        default=[],
+        help="an HF cache to link genuine models from (e.g. ../shared/hf-cache); repeatable",
+    )
     p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     p.add_argument("--gpu-cap-gib", type=float, help="cap each kernel's GPU memory (e.g. 15 for a T4)")
     p.add_argument("--build-only", action="store_true", help="build the stand-in cache and stop")
@@ -399,8 +456,18 @@ def cli_main(args: argparse.Namespace) -> int:
             raise SinklabError(f"Unknown profile {args.profile!r}. Fix: choose one of {', '.join(REHEARSABLE)}.")
         print(build_cache(env.PROFILES[args.profile], args.layers, args.cache_root, genuine))
         return 0
-    records = rehearse(args.profile, args.chapters, args.layers, args.scale, args.token, args.cache_root, genuine,
-                       args.timeout, args.gpu_cap_gib, args.keep)
+    records = rehearse(
+        args.profile,
+        args.chapters,
+        args.layers,
+        args.scale,
+        args.token,
+        args.cache_root,
+        genuine,
+        args.timeout,
+        args.gpu_cap_gib,
+        args.keep,
+    )
     return 0 if all(r["ok"] for r in records) else 1
 
 

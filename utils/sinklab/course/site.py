@@ -93,8 +93,11 @@ def chart_html(output, note: str = "") -> str:
     width = metadata.get("image/png", {}).get("width")
     size = f' width="{width}"' if width else ""
     parts = ['<div class="sinklab-chart">']
-    parts.append(f'<img class="sinklab-png" src="data:image/png;base64,{png}"{size} alt="chart (static PNG)">'
-                 if png else '<p class="sinklab-note">This chart has no stored image.</p>')
+    parts.append(
+        f'<img class="sinklab-png" src="data:image/png;base64,{png}"{size} alt="chart (static PNG)">'
+        if png
+        else '<p class="sinklab-note">This chart has no stored image.</p>'
+    )
     spec = metadata.get(plots.SPEC_METADATA)
     if spec:
         text = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
@@ -105,18 +108,25 @@ def chart_html(output, note: str = "") -> str:
     return "".join(parts)
 
 
-EXPLORER_NOTE = ("Run live (Colab, JupyterLab), this is an explorer with sliders that redraws the chart; "
-                 "the page shows it at its default values.")
-WIDGET_NOTE = ("An interactive widget was here. Widgets need a running kernel: open the notebook in Colab "
-               "or JupyterLab (badges at the top of the page) to use it.")
+EXPLORER_NOTE = (
+    "Run live (Colab, JupyterLab), this is an explorer with sliders that redraws the chart; "
+    "the page shows it at its default values."
+)
+WIDGET_NOTE = (
+    "An interactive widget was here. Widgets need a running kernel: open the notebook in Colab "
+    "or JupyterLab (badges at the top of the page) to use it."
+)
 
 
 def page_outputs(cell) -> list:
     """A code cell's outputs: every chart as the page's chart, progress bars dropped, any other widget a note."""
     import nbformat
 
-    note = EXPLORER_NOTE if any(EXPLORER_CALL.search(line) for line in cell.source.splitlines()
-                                if not line.lstrip().startswith("#")) else ""
+    note = (
+        EXPLORER_NOTE
+        if any(EXPLORER_CALL.search(line) for line in cell.source.splitlines() if not line.lstrip().startswith("#"))
+        else ""
+    )
     outputs = []
     for output in cell.get("outputs", []):
         if output.output_type in ("display_data", "execute_result") and is_chart(output):
@@ -125,7 +135,8 @@ def page_outputs(cell) -> list:
             if PROGRESS_BAR.search("".join(output.data.get("text/plain", ""))):
                 continue  # tqdm's widget, stored at 0%: a progress bar says nothing on a page
             output = nbformat.v4.new_output(
-                "display_data", data={"text/html": f'<p class="sinklab-note">{html.escape(WIDGET_NOTE)}</p>'})
+                "display_data", data={"text/html": f'<p class="sinklab-note">{html.escape(WIDGET_NOTE)}</p>'}
+            )
         outputs.append(output)
     return outputs
 
@@ -143,23 +154,32 @@ def provenance(chapter: coursespec.Chapter, notebook) -> str:
     run = notebook.metadata.get("sinklab_executed", {})
     name = run.get("profile", "ci")
     profile = env.PROFILES.get(name)
-    text = "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                     for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
-    lines = [":::{note} Where the outputs on this page come from",
-             f"Recorded by `{run.get('by', 'pytest --nbval-lax')}` on the {profile_label(name)}"
-             + (f" ({profile.description})" if profile else "")
-             + f", {run.get('finished_utc', 'date unknown')}, {run.get('seconds', '?')} s for "
-             f"{run.get('code_cells', '?')} code cells; this page shows those outputs, nothing ran again."]
+    text = "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+    )
+    lines = [
+        ":::{note} Where the outputs on this page come from",
+        f"Recorded by `{run.get('by', 'pytest --nbval-lax')}` on the {profile_label(name)}"
+        + (f" ({profile.description})" if profile else "")
+        + f", {run.get('finished_utc', 'date unknown')}, {run.get('seconds', '?')} s for "
+        f"{run.get('code_cells', '?')} code cells; this page shows those outputs, nothing ran again.",
+    ]
     if profile and chapter.roles:
-        picks = "; ".join(f"{role}: " + ", ".join(f"`{m}`" for m in profile.roles.get(role, ()))
-                          for role in chapter.roles)
+        picks = "; ".join(
+            f"{role}: " + ", ".join(f"`{m}`" for m in profile.roles.get(role, ())) for role in chapter.roles
+        )
         lines.append(f"Models this profile loads for the chapter's roles: {picks}.")
     named = [m for m in models.REGISTRY if m in text]
     if named:
         lines.append("Models named in the outputs: " + ", ".join(f"`{m}`" for m in named) + ".")
-    lines.append("Course metadata: " + "; ".join(chapter.models) + ". On `cpu`, `t4` and `a100` the same "
-                 "notebook loads larger pretrained models, and its numbers change; claims that need "
-                 "pretrained weights say on this profile what they could not test.")
+    lines.append(
+        "Course metadata: " + "; ".join(chapter.models) + ". On `cpu`, `t4` and `a100` the same "
+        "notebook loads larger pretrained models, and its numbers change; claims that need "
+        "pretrained weights say on this profile what they could not test."
+    )
     if run.get("failed_cells"):
         lines.append(f"**Cells that failed in that run:** {run['failed_cells']}.")
     return "\n\n".join(lines + [":::"])
@@ -182,12 +202,14 @@ def chapter_page(chapter: coursespec.Chapter, notebook):
 def landing_page(meta: dict, available: list) -> str:
     rows = readme.chapter_table(meta).replace(COLAB_BADGE, "images/colab-badge.svg").splitlines()
     for c in available:
-        rows = [r.replace(f"| {c.number} | {c.title} |", f"| {c.number} | [{c.title}](chapters/{c.stem}.ipynb) |", 1)
-                for r in rows]
+        rows = [
+            r.replace(f"| {c.number} | {c.title} |", f"| {c.number} | [{c.title}](chapters/{c.stem}.ipynb) |", 1)
+            for r in rows
+        ]
     toc = "\n".join(f"chapters/{c.stem}" for c in available)
-    return f"""# {meta['title']}
+    return f"""# {meta["title"]}
 
-{meta['description'].strip()}
+{meta["description"].strip()}
 
 Every chapter page shows a solution notebook with the outputs that the course's test run recorded on the
 offline teaching profile (`ci`: the small models shipped with sinklab, a CPU, no network). Open a chapter
@@ -203,7 +225,7 @@ in Colab with its badge to run it yourself, on a GPU with real models.
 - [Instructor guide](instructor_guide.md): a 90-minute plan per chapter, misconceptions, expected results.
 - [Workshop plan](workshop.md): a 3-hour Colab workshop and its fallbacks.
 
-Source: [github.com/{meta['repository']}](https://github.com/{meta['repository']}). Build this site with
+Source: [github.com/{meta["repository"]}](https://github.com/{meta["repository"]}). Build this site with
 `make site` after `make test`.
 
 ```{{toctree}}
@@ -248,7 +270,8 @@ def stage(root: Path, src: Path, executed: Path) -> dict[str, int]:
     if missing:
         raise SinklabError(
             f"No executed notebook for {', '.join(missing)} in {executed}. The site shows the outputs of the "
-            "test run. Fix: run `make test` first (or `pytest solutions --nbval-lax`), which saves them there.")
+            "test run. Fix: run `make test` first (or `pytest solutions --nbval-lax`), which saves them there."
+        )
     if src.exists():
         shutil.rmtree(src)
     (src / "chapters").mkdir(parents=True)
@@ -284,8 +307,9 @@ def build_site(root: Path | None = None, out: Path | None = None, executed: Path
         raise SinklabError(f"{out} exists and is not a sinklab site. Fix: remove it or pass another --out.")
     shutil.move(work / "html", out)
     (out / "charts.json").write_text(json.dumps(counts, indent=1) + "\n")  # what each chapter page should draw
-    (out / "build.json").write_text(json.dumps({"seconds": round(time.monotonic() - start, 1),
-                                                "executed": str(executed)}, indent=1) + "\n")
+    (out / "build.json").write_text(
+        json.dumps({"seconds": round(time.monotonic() - start, 1), "executed": str(executed)}, indent=1) + "\n"
+    )
     return out
 
 

@@ -93,9 +93,11 @@ def render_models(text: str) -> str:
     def pick(match: re.Match) -> str:
         role, profile = match.groups()
         if profile not in env.PROFILES or role not in env.PROFILES[profile].roles:
-            raise SinklabError(f"course.yml names {match.group(0)}, but profile {profile!r} has no role {role!r}. "
-                               f"Fix: use one of {', '.join(sorted(env.PROFILES['cpu'].roles))} @ "
-                               f"{', '.join(env.PROFILE_NAMES)}.")
+            raise SinklabError(
+                f"course.yml names {match.group(0)}, but profile {profile!r} has no role {role!r}. "
+                f"Fix: use one of {', '.join(sorted(env.PROFILES['cpu'].roles))} @ "
+                f"{', '.join(env.PROFILE_NAMES)}."
+            )
         return f"`{models.pick(role, env.PROFILES[profile]).name}`"
 
     return MODEL_PICK.sub(pick, text)
@@ -138,7 +140,7 @@ def understanding_questions(markdown: str) -> list[list[tuple[str, str, str]]]:
         for label, body in OPTION.findall(markdown[begin:end]):
             body = body.strip()
             mark = body[0] if body[:1] in ("✅", "❌") else ""
-            explanation = re.sub(r"<[^>]+>", "", body[len(mark):]).strip()
+            explanation = re.sub(r"<[^>]+>", "", body[len(mark) :]).strip()
             options.append((label.strip(), mark, explanation))
         questions.append(options)
     return questions
@@ -152,15 +154,21 @@ def check_understanding(chapter_sections: list[tracks.Section], where: str) -> N
         raise SinklabError(f"{where}: no '## {UNDERSTANDING}' section. Fix: end the chapter with 4–6 questions.")
     questions = understanding_questions("\n".join(c.source for c in section.cells if c.cell_type == "markdown"))
     if not 4 <= len(questions) <= 6:
-        raise SinklabError(f"{where}: '## {UNDERSTANDING}' has {len(questions)} questions; it needs 4–6 "
-                           "(each written **N. question** with its options below).")
+        raise SinklabError(
+            f"{where}: '## {UNDERSTANDING}' has {len(questions)} questions; it needs 4–6 "
+            "(each written **N. question** with its options below)."
+        )
     for number, options in enumerate(questions, 1):
         problems = [f"question {number} has fewer than two options"] if len(options) < 2 else []
         problems += [f"question {number} has no ✅ option"] if not any(m == "✅" for _, m, _ in options) else []
-        problems += [f"option {label!r} of question {number} is not marked ✅ or ❌"
-                     for label, mark, _ in options if not mark]
-        problems += [f"option {label!r} of question {number} has no explanation after its mark"
-                     for label, mark, text in options if mark and not text]
+        problems += [
+            f"option {label!r} of question {number} is not marked ✅ or ❌" for label, mark, _ in options if not mark
+        ]
+        problems += [
+            f"option {label!r} of question {number} has no explanation after its mark"
+            for label, mark, text in options
+            if mark and not text
+        ]
         if problems:
             raise SinklabError(
                 f"{where}: {problems[0]}. Fix: write each option as <details><summary>(a) …</summary>✅ or ❌ "

@@ -102,8 +102,13 @@ def sections(cells: list, where: str) -> list[Section]:
         known = [t for t in tags if t in TAGS]
         if len(known) != 1 or len(tags) != 1:
             unknown = [t for t in tags if t not in TAGS]
-            problem = (f"unknown tag {unknown[0]!r}" if unknown else
-                       "no track tag" if not known else f"{len(known)} track tags")
+            problem = (
+                f"unknown tag {unknown[0]!r}"
+                if unknown
+                else "no track tag"
+                if not known
+                else f"{len(known)} track tags"
+            )
             raise SinklabError(
                 f"{where}: section '## {heading}' has {problem}. Fix: give it exactly one of {', '.join(TAGS)}, "
                 f'e.g. `# %% [markdown] tags=["core"]`.'
@@ -128,7 +133,9 @@ def check_budget(chapter_sections: list[Section], minutes: dict, where: str) -> 
         exercises = [e for s in kept(chapter_sections, track) for e in s.exercises(where)]
         total = sum(m for _, m in exercises)
         if track not in minutes:
-            raise SinklabError(f"{where}: course.yml gives no minutes for the {track!r} track. Fix: add it to `minutes:`.")
+            raise SinklabError(
+                f"{where}: course.yml gives no minutes for the {track!r} track. Fix: add it to `minutes:`."
+            )
         if total > minutes[track]:
             listing = ", ".join(f"{n}: {m}" for n, m in exercises)
             raise SinklabError(
@@ -171,8 +178,12 @@ def check_dependencies(chapter_sections: list[Section], where: str) -> None:
                     continue
                 missing = sorted(_names(cell.source)[1] & only_dropped)
                 if missing:
-                    owner = next(s.title for s in dropped for c in s.cells
-                                 if c.cell_type == "code" and missing[0] in _names(c.source)[0])
+                    owner = next(
+                        s.title
+                        for s in dropped
+                        for c in s.cells
+                        if c.cell_type == "code" and missing[0] in _names(c.source)[0]
+                    )
                     raise SinklabError(
                         f"{where}, track {track!r}: section '## {section.title}' ({section.tag}) uses "
                         f"{', '.join(missing)}, defined only in '## {owner}', which this track drops. Fix: move the "

@@ -16,9 +16,16 @@ from sinklab.measure.options import DEFAULT_EPS, METHODS, STATS, VARIANT_KEY, ch
 from sinklab.measure.recorder import sink_stats
 from sinklab.measure.report import SinkReport
 
-__all__ = ["DEFAULT_EPS", "METHODS", "STATS", "VARIANT_KEY", "attention_patterns", "measure", "model_inputs",
-           "variant_of"]
-
+__all__ = [
+    "DEFAULT_EPS",
+    "METHODS",
+    "STATS",
+    "VARIANT_KEY",
+    "attention_patterns",
+    "measure",
+    "model_inputs",
+    "variant_of",
+]
 
 
 def measure(
@@ -138,5 +145,3 @@ def _check_indices(kind: str, indices: list[int], count: int) -> None:
     bad = [i for i in indices if not 0 <= i < count]
     if bad:
         raise SinklabError(f"{kind} indices {bad} are out of range: the model has {count} {kind}s (0..{count - 1}).")
-
-

@@ -224,8 +224,17 @@ def sinklab_attention(
 
     with torch.no_grad():
         stats = layer_statistics(
-            query.detach(), key.detach(), value.detach(), mask, lse.detach(), scaling, softcap, sinks, rows,
-            options, layer,
+            query.detach(),
+            key.detach(),
+            value.detach(),
+            mask,
+            lse.detach(),
+            scaling,
+            softcap,
+            sinks,
+            rows,
+            options,
+            layer,
         )
     stats.kernel, stats.window = kernel, window
     stats.layer_type = layer_type(module, window)
@@ -234,7 +243,7 @@ def sinklab_attention(
 
 
 def layer_type(module: torch.nn.Module, window: int | None) -> str:
-    """"bidirectional" (an encoder's attention), "sliding_attention" (a window) or "full_attention"."""
+    """ "bidirectional" (an encoder's attention), "sliding_attention" (a window) or "full_attention"."""
     if not getattr(module, "is_causal", True):
         return "bidirectional"
     return "sliding_attention" if window else "full_attention"
@@ -399,9 +408,7 @@ def chunked_statistics(
     return out
 
 
-def grouped_scores(
-    query: torch.Tensor, key: torch.Tensor, scaling: float, softcap: float | None
-) -> torch.Tensor:
+def grouped_scores(query: torch.Tensor, key: torch.Tensor, scaling: float, softcap: float | None) -> torch.Tensor:
     """fp32 attention scores ``[B, H, Tq, Tk]`` with grouped-query heads broadcast (no repeated K), softcapped.
 
     Query head h uses key head h // (H / Hkv), as ``repeat_kv`` does. Softcap (Gemma 2) maps
@@ -465,8 +472,13 @@ def _cpu_flash(query, key, value, mask, scaling, rows):
         additive = torch.zeros(visible.shape, dtype=query.dtype, device=query.device)
         additive = additive.masked_fill(~visible, float("-inf"))
         out, lse = flash(
-            block_query, key[:, :, k_start:k_end], value[:, :, k_start:k_end], 0.0, False,
-            attn_mask=additive, scale=scaling,
+            block_query,
+            key[:, :, k_start:k_end],
+            value[:, :, k_start:k_end],
+            0.0,
+            False,
+            attn_mask=additive,
+            scale=scaling,
         )
         outputs.append(out)
         lses.append(lse.float().masked_fill(~visible.any(-1), float("-inf")))
@@ -477,9 +489,7 @@ def _cuda_efficient(query, key, value, causal, scaling):
     """CUDA memory-efficient attention with ``compute_log_sumexp``; its LSE is padded to a multiple of 32 rows."""
     groups = query.shape[1] // key.shape[1]
     key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    output, lse = _compat.cuda_efficient_attention()(
-        query, key, value, None, True, 0.0, causal, scale=scaling
-    )[:2]
+    output, lse = _compat.cuda_efficient_attention()(query, key, value, None, True, 0.0, causal, scale=scaling)[:2]
     return output, lse[..., : query.shape[2]].float()
 
 

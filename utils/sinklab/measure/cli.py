@@ -60,9 +60,7 @@ def tokenize(tokenizer, texts: Sequence[str], seq_len: int) -> dict:
     """Texts as a batch of exactly ``seq_len`` tokens, truncated or padded (BOS kept where the tokenizer adds one)."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer(
-        list(texts), truncation=True, max_length=seq_len, padding="max_length", return_tensors="pt"
-    )
+    return tokenizer(list(texts), truncation=True, max_length=seq_len, padding="max_length", return_tensors="pt")
 
 
 def format_head_table(report: SinkReport) -> str:

@@ -82,8 +82,11 @@ def _recording_specs(model) -> list[tuple[str, object]]:
             if value is None:
                 continue
             if not isinstance(value, recorder):
-                value = recorder(target_class=None if isinstance(value, str) else value, index=1,
-                                 class_name=value if isinstance(value, str) else None)
+                value = recorder(
+                    target_class=None if isinstance(value, str) else value,
+                    index=1,
+                    class_name=value if isinstance(value, str) else None,
+                )
             specs.append((kind, value))
     return specs
 
@@ -118,7 +121,8 @@ def _innermost_attention(model) -> list[tuple[str, torch.nn.Module]]:
         return type(module).__name__.endswith("Attention")
 
     return [
-        (path, m) for path, m in model.named_modules()
+        (path, m)
+        for path, m in model.named_modules()
         if is_attention(m) and not any(is_attention(child) for child in m.modules() if child is not m)
     ]
 

@@ -33,8 +33,14 @@ CHECKED_STATS = ("first_mass", "learned_sink_mass", "topk_mass", "entropy", "rec
 class CallCollector:
     """Statistics of one forward call, filed by layer (by the attention function, the hooks or a variant)."""
 
-    def __init__(self, options: Options, padding: torch.Tensor | None, sites: Sequence[Site] = (),
-                 model_name: str = "the model", dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        options: Options,
+        padding: torch.Tensor | None,
+        sites: Sequence[Site] = (),
+        model_name: str = "the model",
+        dtype: torch.dtype | None = None,
+    ):
         self.options = options
         self.padding = None if padding is None else padding.bool()  # [B, past + T], the call's attention_mask
         self.sites = {id(site.module): site for site in sites}
@@ -167,8 +173,7 @@ class SinkRecorder:
 
         _check_inputs(model, args, kwargs)
         self.close()  # a previous call that raised leaves its collector open
-        self.active = CallCollector(self.options, kwargs.get("attention_mask"), self.sites, self.model_name,
-                                    self.dtype)
+        self.active = CallCollector(self.options, kwargs.get("attention_mask"), self.sites, self.model_name, self.dtype)
         self._context = collecting(self.active)
         self._context.__enter__()
         if self.method == "hooks":  # older attention modules return their weights only when asked

@@ -144,8 +144,10 @@ def build_report(collector, method: str, eps: tuple[float, ...]) -> SinkReport:
     first_visible = _stack(layers, "first_visible")
     importance = metrics.masked_mean(first_mass, first_visible[:, :, None, :])
     if not torch.isfinite(importance).all():  # add_layer checks each layer; this guards the sink rate itself
-        raise SinklabError("The first-token importance holds NaN or inf, so no sink rate can be computed from it. "
-                           "Fix: measure in float32 (model.float()).")
+        raise SinklabError(
+            "The first-token importance holds NaN or inf, so no sink rate can be computed from it. "
+            "Fix: measure in float32 (model.float())."
+        )
     n_rows, length = first_mass.shape[0], first_mass.shape[-1]
     query_mask = collector.query_padding(length)
     report = SinkReport(
@@ -156,7 +158,8 @@ def build_report(collector, method: str, eps: tuple[float, ...]) -> SinkReport:
         eps=eps,
         topk=collector.options.topk,
         first_index=(
-            torch.zeros(n_rows, dtype=torch.long) if collector.padding is None
+            torch.zeros(n_rows, dtype=torch.long)
+            if collector.padding is None
             else metrics.first_token_index(collector.padding).long().cpu()
         ),
         query_mask=torch.ones(n_rows, length, dtype=torch.bool) if query_mask is None else query_mask.cpu(),

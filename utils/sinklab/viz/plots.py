@@ -44,8 +44,10 @@ def _static_bundle(spec: dict, **_) -> tuple[dict, dict]:
     width = int.from_bytes(png[16:20], "big")  # from the PNG header; shown at 1/PNG_SCALE: sharp, not bigger
     # The spec rides in the output's metadata (ignored by every viewer): the course site (sinklab.course.site)
     # draws it again as an interactive chart, from the notebook `make test` executed.
-    return {"image/png": png, "text/plain": CHART_TEXT}, {"image/png": {"width": round(width / PNG_SCALE)},
-                                                          SPEC_METADATA: spec}
+    return {"image/png": png, "text/plain": CHART_TEXT}, {
+        "image/png": {"width": round(width / PNG_SCALE)},
+        SPEC_METADATA: spec,
+    }
 
 
 def _interactive_bundle(spec: dict, **_) -> tuple[dict, dict]:
@@ -91,8 +93,10 @@ def attention_heatmaps(patterns, tokens: list[str], title: str, columns: int = 4
     n_heads, length, _ = patterns.shape
     cells = n_heads * length * (length + 1) // 2  # the causal lower triangle of every head
     if cells > MAX_ROWS:
-        raise SinklabError(f"{n_heads} heads x {length} tokens make {cells} cells, over Altair's {MAX_ROWS}. "
-                           "Fix: pass fewer heads or a shorter prompt.")
+        raise SinklabError(
+            f"{n_heads} heads x {length} tokens make {cells} cells, over Altair's {MAX_ROWS}. "
+            "Fix: pass fewer heads or a shorter prompt."
+        )
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
     rows = [
         {"head": h, "query": labels[q], "key": labels[k], "weight": float(patterns[h, q, k])}
@@ -128,8 +132,11 @@ def bars(values: dict[str, float], x_title: str, title: str) -> alt.Chart:
     return (
         alt.Chart(frame, title=title)
         .mark_bar()
-        .encode(x=alt.X("value:Q", title=x_title), y=alt.Y("name:N", title=None, sort=None),
-                tooltip=["name", alt.Tooltip("value:Q", format=".3f")])
+        .encode(
+            x=alt.X("value:Q", title=x_title),
+            y=alt.Y("name:N", title=None, sort=None),
+            tooltip=["name", alt.Tooltip("value:Q", format=".3f")],
+        )
         .properties(width=360)
     )
 
@@ -150,30 +157,59 @@ def sink_rate_chart(measured, published, x: str = "params") -> alt.FacetChart:
 
     if x not in ("params", "layers"):
         raise SinklabError(f"x must be 'params' or 'layers', got {x!r}.")
-    rows = [{"model": r["model"].split("/")[-1], "family": r["family"], "params (M)": r["params_m"],
-             "layers": r["n_layers"], "ε": f"ε = {r['eps']:g}", "sink rate": r["sink_rate"],
-             "source": "measured on this machine"}
-            for _, r in measured.iterrows()]
+    rows = [
+        {
+            "model": r["model"].split("/")[-1],
+            "family": r["family"],
+            "params (M)": r["params_m"],
+            "layers": r["n_layers"],
+            "ε": f"ε = {r['eps']:g}",
+            "sink rate": r["sink_rate"],
+            "source": "measured on this machine",
+        }
+        for _, r in measured.iterrows()
+    ]
     for p in published:
         family = next((f for prefix, f in _PUBLISHED_FAMILY.items() if p.model.startswith(prefix)), p.model)
-        rows.append({"model": p.model, "family": family, "params (M)": 1000 * p.params_b, "layers": p.n_layers,
-                     "ε": f"ε = {p.eps:g}", "sink rate": p.value,
-                     "source": f"published: {p.source} {p.provenance}"})
+        rows.append(
+            {
+                "model": p.model,
+                "family": family,
+                "params (M)": 1000 * p.params_b,
+                "layers": p.n_layers,
+                "ε": f"ε = {p.eps:g}",
+                "sink rate": p.value,
+                "source": f"published: {p.source} {p.provenance}",
+            }
+        )
     frame = pd.DataFrame(rows)
-    x_encoding = (alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
-                  if x == "params" else alt.X("layers:Q", title="layers"))
+    x_encoding = (
+        alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
+        if x == "params"
+        else alt.X("layers:Q", title="layers")
+    )
     base = alt.Chart(frame).encode(
         x=x_encoding,
         y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("family:N"),
-        tooltip=["model", "family", "source", alt.Tooltip("params (M):Q", format=",.0f"), "layers",
-                 alt.Tooltip("sink rate:Q", format=".1%")],
+        tooltip=[
+            "model",
+            "family",
+            "source",
+            alt.Tooltip("params (M):Q", format=",.0f"),
+            "layers",
+            alt.Tooltip("sink rate:Q", format=".1%"),
+        ],
     )
     points = base.mark_point(size=90, filled=True).encode(
-        shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500)))
+        shape=alt.Shape("source:N", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))
+    )
     labels = base.mark_text(align="left", dx=7, dy=-6, fontSize=9).encode(text="model:N")
-    return alt.layer(points, labels, data=frame).properties(width=300, height=240).facet(
-        column=alt.Column("ε:N", title=None))
+    return (
+        alt.layer(points, labels, data=frame)
+        .properties(width=300, height=240)
+        .facet(column=alt.Column("ε:N", title=None))
+    )
 
 
 def position_bins(length: int, per_octave: int = 4) -> list[tuple[int, int]]:
@@ -190,8 +226,10 @@ def _reference_marks(reference: dict, x: str, y: str) -> alt.LayerChart:
 
     frame = pd.DataFrame([{x: float(px), y: float(py), "published": label} for label, (px, py) in reference.items()])
     base = alt.Chart(frame).encode(x=f"{x}:Q", y=f"{y}:Q", tooltip=["published", f"{y}:Q"])
-    return alt.layer(base.mark_point(shape="diamond", size=120, filled=True, color="black"),
-                     base.mark_text(align="right", dx=-8, dy=-8, fontSize=9, color="black").encode(text="published:N"))
+    return alt.layer(
+        base.mark_point(shape="diamond", size=120, filled=True, color="black"),
+        base.mark_text(align="right", dx=-8, dy=-8, fontSize=9, color="black").encode(text="published:N"),
+    )
 
 
 def first_mass_by_position(mass, title: str, reference: dict | None = None) -> alt.Chart:
@@ -204,8 +242,11 @@ def first_mass_by_position(mass, title: str, reference: dict | None = None) -> a
     """
     import pandas as pd
 
-    rows = [{"layer": layer, "position": (lo + hi - 1) / 2, "first-token mass": float(row[lo:hi].mean())}
-            for layer, row in enumerate(mass) for lo, hi in position_bins(mass.shape[-1])]
+    rows = [
+        {"layer": layer, "position": (lo + hi - 1) / 2, "first-token mass": float(row[lo:hi].mean())}
+        for layer, row in enumerate(mass)
+        for lo, hi in position_bins(mass.shape[-1])
+    ]
     chart = _first_mass_lines(pd.DataFrame(rows), title)
     return alt.layer(chart, _reference_marks(reference, "position", "first-token mass")) if reference else chart
 
@@ -236,15 +277,22 @@ def streaming_chart(table, title: str, published: str = "") -> alt.LayerChart:
         alt.Chart(windows, title=alt.TitleParams(title, subtitle=subtitle))
         .mark_line(point=True)
         .encode(
-            x=alt.X("window:Q", scale=alt.Scale(type="log", base=2), title="window (tokens, log scale)",
-                    axis=alt.Axis(values=sorted(windows["window"].unique().tolist()))),
+            x=alt.X(
+                "window:Q",
+                scale=alt.Scale(type="log", base=2),
+                title="window (tokens, log scale)",
+                axis=alt.Axis(values=sorted(windows["window"].unique().tolist())),
+            ),
             y=alt.Y("perplexity:Q", scale=alt.Scale(type="log", nice=False), title="perplexity (log scale)"),
             color=alt.Color("initial tokens kept:N"),
             tooltip=["window", "initial tokens kept", alt.Tooltip("perplexity:Q", format=".2f")],
         )
     )
-    rule = alt.Chart(full).mark_rule(strokeDash=[4, 4], color="gray").encode(
-        y="perplexity:Q", tooltip=[alt.Tooltip("perplexity:Q", format=".2f", title="full attention")])
+    rule = (
+        alt.Chart(full)
+        .mark_rule(strokeDash=[4, 4], color="gray")
+        .encode(y="perplexity:Q", tooltip=[alt.Tooltip("perplexity:Q", format=".2f", title="full attention")])
+    )
     return alt.layer(lines, rule).properties(width=420, height=240)
 
 
@@ -299,18 +347,26 @@ def kind_bars(table, title: str) -> alt.FacetChart:
 # ---------------------------------------------------------------- line charts (training curves, per-layer series)
 
 
-def step_lines(series: dict[str, tuple[list[float], list[float]]], y_title: str, title: str,
-               x_title: str = "training step", log_y: bool = False) -> alt.Chart:
+def step_lines(
+    series: dict[str, tuple[list[float], list[float]]],
+    y_title: str,
+    title: str,
+    x_title: str = "training step",
+    log_y: bool = False,
+) -> alt.Chart:
     """Line chart of named ``(steps, values)`` series whose x values may differ (e.g. probes every N steps).
 
     log_y: a symmetric-log y axis (log-like for large values; zeros and negatives still drawable)."""
     import pandas as pd
 
-    rows = [{"step": float(x), "series": name, "y": float(y)}
-            for name, (xs, ys) in series.items() for x, y in zip(xs, ys)]
+    rows = [
+        {"step": float(x), "series": name, "y": float(y)} for name, (xs, ys) in series.items() for x, y in zip(xs, ys)
+    ]
     if len(rows) > MAX_ROWS:
-        raise SinklabError(f"{len(rows)} points are over Altair's {MAX_ROWS}. Fix: average the series into fewer "
-                           "points first (e.g. sinklab.analysis.experiments.curve(history, key, max_points=200)).")
+        raise SinklabError(
+            f"{len(rows)} points are over Altair's {MAX_ROWS}. Fix: average the series into fewer "
+            "points first (e.g. sinklab.analysis.experiments.curve(history, key, max_points=200))."
+        )
     scale = alt.Scale(type="symlog") if log_y else alt.Scale(zero=False)  # symlog: zeros stay drawable
     return (
         alt.Chart(pd.DataFrame(rows), title=title)

@@ -14,7 +14,6 @@ SINK_SCORES = torch.linspace(-4, 10, 57)  # the sink-score axis of the explorer'
 STATIC_VALUE_NORMS = (0.0, 0.5, 1.0, 2.0)  # the curves the static chart shows
 
 
-
 @dataclass(frozen=True)
 class ToyHead:
     """A head with nothing to do: similar scores for all content keys.
@@ -59,7 +58,10 @@ def compute_sink_explorer(sink_score: float, sink_value_norm: float, head: ToyHe
     output = weights @ values
     no_sink_output = torch.softmax(head.scores, dim=-1) @ head.values
     return SinkExplorerState(
-        weights=weights, output=output, output_norm=output.norm().item(), sink_weight=weights[0].item(),
+        weights=weights,
+        output=output,
+        output_norm=output.norm().item(),
+        sink_weight=weights[0].item(),
         no_sink_output_norm=no_sink_output.norm().item(),
     )
 
@@ -76,18 +78,22 @@ def sink_explorer_chart(
     n_keys = len(head.scores)
     keys = ["sink"] + [f"k{j + 1}" for j in range(n_keys)]
     bars = pd.DataFrame({"key": keys, "weight": state.weights.tolist(), "kind": ["sink"] + ["content"] * n_keys})
-    curves = pd.DataFrame([
-        {"sink_score": s, "output_norm": compute_sink_explorer(s, n, head).output_norm, "value_norm": f"{n:g}"}
-        for n in (curve_norms or [sink_value_norm]) for s in SINK_SCORES.tolist()
-    ])
+    curves = pd.DataFrame(
+        [
+            {"sink_score": s, "output_norm": compute_sink_explorer(s, n, head).output_norm, "value_norm": f"{n:g}"}
+            for n in (curve_norms or [sink_value_norm])
+            for s in SINK_SCORES.tolist()
+        ]
+    )
     weight_bars = (
         alt.Chart(bars, title=f"Attention weights (sink score {sink_score:g}, sink ‖v‖ {sink_value_norm:g})")
         .mark_bar()
         .encode(
             x=alt.X("key:N", sort=keys, title="key"),
             y=alt.Y("weight:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("kind:N", scale=alt.Scale(domain=["sink", "content"], range=["#d62728", "#1f77b4"]),
-                            legend=None),
+            color=alt.Color(
+                "kind:N", scale=alt.Scale(domain=["sink", "content"], range=["#d62728", "#1f77b4"]), legend=None
+            ),
             tooltip=["key", alt.Tooltip("weight:Q", format=".3f")],
         )
         .properties(width=220, height=220)
@@ -123,17 +129,21 @@ def sink_explorer(interactive: bool | None = None, sink_score: float = 2.0, sink
         return sink_explorer_chart(sink_score, sink_value_norm, curve_norms=curve_norms)
     import ipywidgets as widgets
 
-    score = widgets.FloatSlider(value=sink_score, min=-4, max=10, step=0.25, description="sink score",
-                                continuous_update=False)
-    norm = widgets.FloatSlider(value=sink_value_norm, min=0, max=3, step=0.05, description="sink ‖v‖",
-                               continuous_update=False)
+    score = widgets.FloatSlider(
+        value=sink_score, min=-4, max=10, step=0.25, description="sink score", continuous_update=False
+    )
+    norm = widgets.FloatSlider(
+        value=sink_value_norm, min=0, max=3, step=0.05, description="sink ‖v‖", continuous_update=False
+    )
     readout = widgets.HTML()
     picture = widgets.Image(format="png")
 
     def redraw(_change=None) -> None:
         state = compute_sink_explorer(score.value, norm.value)
-        readout.value = (f"sink weight <b>{state.sink_weight:.2f}</b> · output norm <b>{state.output_norm:.3f}</b> "
-                         f"(content keys alone: {state.no_sink_output_norm:.3f})")
+        readout.value = (
+            f"sink weight <b>{state.sink_weight:.2f}</b> · output norm <b>{state.output_norm:.3f}</b> "
+            f"(content keys alone: {state.no_sink_output_norm:.3f})"
+        )
         picture.value = plots.to_png(sink_explorer_chart(score.value, norm.value))
 
     score.observe(redraw, names="value")

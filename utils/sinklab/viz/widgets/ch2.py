@@ -45,11 +45,13 @@ def pattern_explorer(model, tokenizer, prompt: str, interactive: bool | None = N
         return pattern_chart(compute_pattern_explorer(model, tokenizer, prompt, last_layer, 0), last_layer, 0)
     import ipywidgets as widgets
 
-    text = widgets.Text(value=prompt, description="prompt", continuous_update=False,
-                        layout=widgets.Layout(width="600px"))
+    text = widgets.Text(
+        value=prompt, description="prompt", continuous_update=False, layout=widgets.Layout(width="600px")
+    )
     layer = widgets.IntSlider(value=last_layer, min=0, max=last_layer, description="layer", continuous_update=False)
-    head = widgets.IntSlider(value=0, min=0, max=config.num_attention_heads - 1, description="head",
-                             continuous_update=False)
+    head = widgets.IntSlider(
+        value=0, min=0, max=config.num_attention_heads - 1, description="head", continuous_update=False
+    )
     picture = widgets.Image(format="png")
 
     def redraw(_change=None) -> None:

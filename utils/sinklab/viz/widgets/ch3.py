@@ -24,19 +24,27 @@ def sink_rate_curves_chart(importance: dict[str, torch.Tensor], eps: float) -> a
     thresholds and at `eps`."""
     import pandas as pd
 
-    rows = [{"ε": e, "series": label, "sink rate": rate}
-            for e in EPS_GRID.tolist() for label, rate in compute_sink_rates(importance, e).items()]
+    rows = [
+        {"ε": e, "series": label, "sink rate": rate}
+        for e in EPS_GRID.tolist()
+        for label, rate in compute_sink_rates(importance, e).items()
+    ]
     curves = (
         alt.Chart(pd.DataFrame(rows), title=f"Sink rate against the threshold (rule: ε = {eps:g})")
         .mark_line(point=True)
-        .encode(x=alt.X("ε:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1]),
-                          axis=alt.Axis(format="%")),
-                color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
-                tooltip=["series", alt.Tooltip("ε:Q", format=".2f"), alt.Tooltip("sink rate:Q", format=".1%")])
+        .encode(
+            x=alt.X("ε:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
+            tooltip=["series", alt.Tooltip("ε:Q", format=".2f"), alt.Tooltip("sink rate:Q", format=".1%")],
+        )
     )
     marks = pd.DataFrame({"ε": [*PUBLISHED_EPS, eps], "rule": ["published", "published", "yours"]})
-    rules = alt.Chart(marks).mark_rule().encode(
-        x="ε:Q", strokeDash=alt.StrokeDash("rule:N", legend=None), color=alt.value("gray"))
+    rules = (
+        alt.Chart(marks)
+        .mark_rule()
+        .encode(x="ε:Q", strokeDash=alt.StrokeDash("rule:N", legend=None), color=alt.value("gray"))
+    )
     return alt.layer(curves, rules).properties(width=420, height=260)
 
 

@@ -29,8 +29,9 @@ class CircuitAblation:
     sink_at: list[float]  # [L]: Sink_t per layer
 
 
-def compute_circuit_ablation(model, tokenizer, ablation: str, position: int, block: int = 0, n: int = 4,
-                             seq_len: int = 64, seed: int = 0) -> CircuitAblation:
+def compute_circuit_ablation(
+    model, tokenizer, ablation: str, position: int, block: int = 0, n: int = 4, seq_len: int = 64, seed: int = 0
+) -> CircuitAblation:
     """Apply one of ABLATIONS to `n` natural prompts and measure Gu et al.'s Sink_0 and Sink_t per layer.
 
     "first token's state written into t" writes the first token's residual stream after `block` into
@@ -62,25 +63,31 @@ def compute_circuit_ablation(model, tokenizer, ablation: str, position: int, blo
     else:
         with circuit.patched_residual(model, block, position, patch):
             report = measure.measure(model, ids, stats=("first", "received"))
-    return CircuitAblation(ablation, position, circuit.sink_rate_at(report, 0).tolist(),
-                           circuit.sink_rate_at(report, position).tolist())
+    return CircuitAblation(
+        ablation, position, circuit.sink_rate_at(report, 0).tolist(), circuit.sink_rate_at(report, position).tolist()
+    )
 
 
 def circuit_chart(results: list[CircuitAblation], title: str) -> alt.HConcatChart:
     """Two panels, Sink_0 and Sink_t per layer, one line per ablation."""
     import pandas as pd
 
-    rows = [{"layer": layer, "ablation": r.ablation, "key": key, "sink rate": value}
-            for r in results
-            for key, values in (("position 0", r.sink_first), (f"position t = {r.position}", r.sink_at))
-            for layer, value in enumerate(values)]
+    rows = [
+        {"layer": layer, "ablation": r.ablation, "key": key, "sink rate": value}
+        for r in results
+        for key, values in (("position 0", r.sink_first), (f"position t = {r.position}", r.sink_at))
+        for layer, value in enumerate(values)
+    ]
     frame = pd.DataFrame(rows)
     panels = [
         alt.Chart(frame[frame["key"] == key], title=f"{title}: sink rate on {key}")
         .mark_line(point=True)
-        .encode(x=alt.X("layer:O", title="layer"), y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color("ablation:N", sort=list(ABLATIONS), legend=alt.Legend(labelLimit=320)),
-                tooltip=["ablation", "layer", alt.Tooltip("sink rate:Q", format=".2f")])
+        .encode(
+            x=alt.X("layer:O", title="layer"),
+            y=alt.Y("sink rate:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("ablation:N", sort=list(ABLATIONS), legend=alt.Legend(labelLimit=320)),
+            tooltip=["ablation", "layer", alt.Tooltip("sink rate:Q", format=".2f")],
+        )
         .properties(width=240, height=200)
         for key in frame["key"].unique()
     ]
@@ -96,8 +103,12 @@ def circuit_explorer(model, tokenizer, position: int = 16, block: int = 0, inter
     import ipywidgets as widgets
 
     n_layers = model.config.get_text_config().num_hidden_layers
-    menu = widgets.Dropdown(options=ABLATIONS, value="first token's state written into t", description="ablation",
-                            layout=widgets.Layout(width="420px"))
+    menu = widgets.Dropdown(
+        options=ABLATIONS,
+        value="first token's state written into t",
+        description="ablation",
+        layout=widgets.Layout(width="420px"),
+    )
     t = widgets.IntSlider(value=position, min=1, max=62, description="t", continuous_update=False)
     after = widgets.IntSlider(value=block, min=0, max=n_layers - 1, description="after block", continuous_update=False)
     picture = widgets.Image(format="png")

@@ -26,13 +26,20 @@ def compute_training_explorer(history: list[dict], step: int) -> TrainingView:
     """The probe at `step`, or the last one before it. Defined in chapter 6, Interactive Demo."""
     probes = [h for h in history if "pattern" in h]
     entry = ([h for h in probes if h["step"] <= step] or probes[:1])[-1]
-    return TrainingView(entry["step"], torch.tensor(entry["pattern"]), entry["other_mass"], entry["trigger_mass"],
-                        entry["copy_accuracy"])
+    return TrainingView(
+        entry["step"],
+        torch.tensor(entry["pattern"]),
+        entry["other_mass"],
+        entry["trigger_mass"],
+        entry["copy_accuracy"],
+    )
 
 
 def training_chart(view: TrainingView, labels: list[str], name: str) -> alt.Chart:
-    title = (f"{name}, step {view.step}: first-token mass {view.other_mass:.2f} (other queries), "
-             f"{view.trigger_mass:.2f} (triggers); copy accuracy {view.copy_accuracy:.2f}")
+    title = (
+        f"{name}, step {view.step}: first-token mass {view.other_mass:.2f} (other queries), "
+        f"{view.trigger_mass:.2f} (triggers); copy accuracy {view.copy_accuracy:.2f}"
+    )
     return plots.attention_heatmaps(view.pattern[None], labels[: view.pattern.shape[0]], title=title, columns=1)
 
 
