@@ -128,7 +128,7 @@ def test_layer_profile_has_one_row_per_layer_and_agrees_with_measure(embedded):
     ids = two_contexts(256, length=32, first=256)
     profile = circuit.layer_profile(embedded, ids, eps=0.3)
     report = measure.measure(embedded, ids, stats=("first", "hidden"))
-    assert list(profile.index) == [0, 1, 2, 3]
+    assert list(profile.index) == list(range(embedded.config.num_hidden_layers))
     assert list(profile.columns) == [
         "‖h₀‖ / ‖h_other‖ entering",
         "cos(q, k₀)",
@@ -232,16 +232,17 @@ def test_patched_residual_changes_only_the_patched_position_and_later_ones(famil
 
 def test_patched_residual_removes_its_hook_after_an_error_and_refuses_bad_indices(embedded):
     ids = torch.tensor([[256, 65, 66, 67]])
+    n_layers, width = embedded.config.num_hidden_layers, embedded.config.hidden_size
     with torch.no_grad():
         plain = embedded(ids).logits
-        with pytest.raises(RuntimeError), circuit.patched_residual(embedded, 0, 1, torch.zeros(128)):
+        with pytest.raises(RuntimeError), circuit.patched_residual(embedded, 0, 1, torch.zeros(width)):
             raise RuntimeError("an error inside the block")
         torch.testing.assert_close(embedded(ids).logits, plain)
-        with pytest.raises(SinklabError, match="blocks 0..3"):
-            with circuit.patched_residual(embedded, 4, 1, torch.zeros(128)):
+        with pytest.raises(SinklabError, match=f"blocks 0..{n_layers - 1}"):
+            with circuit.patched_residual(embedded, n_layers, 1, torch.zeros(width)):
                 pass
         with pytest.raises(SinklabError, match="outside the 4 tokens"):
-            with circuit.patched_residual(embedded, 0, 9, torch.zeros(128)):
+            with circuit.patched_residual(embedded, 0, 9, torch.zeros(width)):
                 embedded(ids)
 
 
