@@ -115,6 +115,7 @@ def test_natural_prompts_have_the_asked_length_with_or_without_bos():
     assert (with_bos[:, 0] == tokenizer.bos_token_id).all() and torch.equal(with_bos[:, 1:], without[:, :-1])
 
 
+@pytest.mark.slow
 def test_finetune_trains_a_copy_and_probes_before_and_during():
     tokenizer = data.byte_tokenizer(model_max_length=64)
     model = train.build_model(train.model_config(tokenizer, 32, 2, 2, 64)).eval()

@@ -171,6 +171,7 @@ def test_residual_stream_is_the_raw_stream_before_the_final_norm(family):
     torch.testing.assert_close(final_norm(stream[-1]), last)
 
 
+@pytest.mark.slow
 def test_residual_stream_is_differentiable_through_inputs_embeds():
     model = tiny_model("llama")
     embeds = model.get_input_embeddings()(torch.tensor(IDS)).detach()

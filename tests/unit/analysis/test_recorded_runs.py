@@ -53,6 +53,7 @@ def test_every_ci_lab_run_is_recorded_in_schema():
     assert recorded.summary(CI)["recorded"] == len(runs)
 
 
+@pytest.mark.slow
 def test_a_replayed_run_is_the_recorded_model(capsys):
     """The shipped weights are the run's final weights: a fresh probe of them gives the recorded last probe."""
     recorded.use(True)
@@ -66,6 +67,7 @@ def test_a_replayed_run_is_the_recorded_model(capsys):
         assert fresh[key] == pytest.approx(last[key], abs=1e-5), key
 
 
+@pytest.mark.slow
 def test_a_replayed_text_run_has_what_the_notebook_uses():
     recorded.use(True)
     tokenizer = recorded.text_tokenizer(CI)

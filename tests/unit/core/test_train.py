@@ -128,6 +128,7 @@ def test_intra_document_masking_equals_running_each_document_alone(tokenizer, ar
     )  # the mask really changed something
 
 
+@pytest.mark.slow
 def test_training_accepts_dict_batches_and_learned_positions(tokenizer):
     config = train.model_config(
         tokenizer, hidden_size=32, n_layers=1, n_heads=2, max_len=32, arch="gpt2", attention_dropout=0.1

@@ -137,6 +137,7 @@ def test_softmax_models_are_measured_by_sinklab_measure():
     assert model.config._attn_implementation == "sdpa"
 
 
+@pytest.mark.slow
 def test_variant_models_train_and_their_checkpoints_round_trip(tmp_path):
     for name in ("sink_logit", "gated"):
         model = tiny_model("gpt2", name, n_layers=1)

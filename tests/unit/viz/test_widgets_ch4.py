@@ -49,6 +49,7 @@ def test_bad_ablations_and_positions_say_what_to_do(embedded):
         widgets.compute_circuit_ablation(model, tokenizer, "none", 63)
 
 
+@pytest.mark.slow
 def test_the_chart_renders_and_the_widget_has_its_controls(embedded, results):
     chart = widgets.circuit_chart(list(results.values()), "tiny")
     assert isinstance(chart, alt.HConcatChart)
