@@ -4,7 +4,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: course test test-fast lint chromium site test-site rehearse
+.PHONY: course test test-fast lint chromium site test-site rehearse rehearse-ci
 
 $(VENV)/.installed: pyproject.toml
 	@t=$$(date +%s); \
@@ -34,11 +34,15 @@ chromium:
 JOBS ?= auto
 test: $(VENV)/.installed chromium
 	@t=$$(date +%s); export SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1; \
-	$(BIN)/pytest tests solutions --nbval-lax -n $(JOBS) --maxprocesses 4 --dist loadfile -m "not executed" \
+	$(BIN)/pytest tests solutions --nbval-lax -n $(JOBS) --maxprocesses 4 --dist loadfile -m "not executed and not rehearsal" \
 	  --durations=15; rc=$$?; \
 	echo "phase tests (unit + notebooks): $$(( $$(date +%s) - t )) s"; [ $$rc = 0 ] || exit $$rc; \
 	t=$$(date +%s); $(BIN)/pytest tests -m executed --durations=5; rc=$$?; \
 	echo "phase tests (stored outputs, site): $$(( $$(date +%s) - t )) s"; exit $$rc
+
+# The cpu rehearsal at CI scale (stand-ins of <= 2 layers, a quarter of the samples and steps): every chapter.
+rehearse-ci: $(VENV)/.installed
+	SINKLAB_PROFILE=ci HF_HUB_OFFLINE=1 $(BIN)/pytest tests/notebooks/test_rehearsal_cpu.py -m rehearsal -s
 
 # Unit tests only: no notebook, no browser, nothing marked slow (< 1 min).
 test-fast: $(VENV)/.installed

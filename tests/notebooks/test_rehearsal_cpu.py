@@ -15,6 +15,7 @@ from sinklab.course import rehearse
 LAYERS, SCALE = 2, 0.25
 
 
+@pytest.mark.rehearsal  # tens of minutes on 2 cores: `make rehearse-ci`, not `make test`
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_every_chapter_runs_on_the_cpu_profile_with_stand_ins():
