@@ -46,6 +46,7 @@ import pandas as pd
 import torch
 
 from sinklab import data, env, experiments, plots, recorded, variants
+from sinklab.analysis import text_runs
 
 TRAIN_YOURSELF = False  # True: train every model of sections 1–3 here (minutes to an hour, see below)
 
@@ -443,13 +444,13 @@ for name, run in (("learned positions (GPT-2)", softmax_run), ("RoPE (Llama)", r
 
 # %%
 hidden_size, n_layers, n_heads = profile.lm_size
-text_recipe = experiments.TextRecipe(
+text_recipe = text_runs.TextRecipe(
     hidden_size=hidden_size, n_layers=n_layers, n_heads=n_heads, seq_len=profile.lm_seq_len,
     batch_size=profile.lm_batch, steps=profile.train_steps, warmup_steps=max(1, profile.train_steps // 10),
     probe_every=max(1, profile.train_steps // 12), corpus=profile.lm_corpus, corpus_bytes=profile.corpus_bytes,
 )
 text_tokenizer = data.byte_tokenizer(model_max_length=max(profile.lm_contexts + (profile.lm_seq_len,)))
-text_run = experiments.run_text(text_recipe, text_tokenizer, hidden=True)
+text_run = text_runs.run_text(text_recipe, text_tokenizer, hidden=True)
 text_history = text_run["history"]
 plots.step_lines({"training loss": experiments.curve(text_history, "loss", max_points=60)},
                  y_title="nats / token", title=f"{n_layers}-layer LM on {profile.lm_corpus}: loss")
@@ -576,8 +577,8 @@ probe_length = min(profile.lm_contexts)
 sweep_rows = []
 for length in profile.lm_contexts:
     recipe_at_length = replace(text_recipe, seq_len=length, batch_size=max(1, tokens_per_step // length))
-    run = text_run if recipe_at_length == text_recipe else experiments.run_text(recipe_at_length, text_tokenizer)
-    report = variants.measure(run["model"], experiments.natural_prompts(text_tokenizer, probe_length))
+    run = text_run if recipe_at_length == text_recipe else text_runs.run_text(recipe_at_length, text_tokenizer)
+    report = variants.measure(run["model"], text_runs.natural_prompts(text_tokenizer, probe_length))
     tail = [h["loss"] for h in run["history"][-max(1, len(run["history"]) // 10):]]
     sweep_rows.append({"context": length, "batch": recipe_at_length.batch_size, "final training loss": sum(tail) / len(tail),
                        "sink rate (ε = 0.3)": report.sink_rate[0.3], "mean α₀": report.importance.mean().item(),
@@ -598,9 +599,9 @@ context_table.round(3)
 
 # %%
 packings = [("none", "causal")] + ([("bos", "document"), ("none", "document")] if profile.name in ("t4", "a100") else [])
-packing_runs = [text_run] + [experiments.run_text(replace(text_recipe, packing=p, masking=m), text_tokenizer)
+packing_runs = [text_run] + [text_runs.run_text(replace(text_recipe, packing=p, masking=m), text_tokenizer)
                              for p, m in packings]
-packing_table = pd.DataFrame(experiments.text_table(packing_runs)).set_index(["masking", "packing", "inference"])
+packing_table = pd.DataFrame(text_runs.text_table(packing_runs)).set_index(["masking", "packing", "inference"])
 packing_table.round(3)
 
 # %%
@@ -678,7 +679,7 @@ assert fixed_pair.loc["text only", "held-out loss"] > fixed_pair.loc["<bos> + te
 hyper_rows = []
 for label, change in [("weight decay 0", {"weight_decay": 0.0}), ("weight decay 0.1 (base)", {}),
                       ("weight decay 0.5", {"weight_decay": 0.5}), ("learning rate ÷ 4", {"lr": text_recipe.lr / 4})]:
-    run = text_run if not change else experiments.run_text(replace(text_recipe, **change), text_tokenizer)
+    run = text_run if not change else text_runs.run_text(replace(text_recipe, **change), text_tokenizer)
     last = run["history"][-1]
     tail = [h["loss"] for h in run["history"][-max(1, len(run["history"]) // 10):]]
     hyper_rows.append({"setting": label, "final training loss": sum(tail) / len(tail),
@@ -719,7 +720,7 @@ from sinklab import models
 ft_model, ft_tokenizer = models.load("finetune")
 ft_name = models.EMBEDDED_NAME if ft_model.name_or_path == str(models.embedded_model_path()) else ft_model.name_or_path
 n_params = sum(p.numel() for p in ft_model.parameters())
-ft_recipe = experiments.FinetuneRecipe(
+ft_recipe = text_runs.FinetuneRecipe(
     steps=profile.finetune_steps, lr=1e-3 if n_params < 1e7 else 1e-4, warmup_steps=max(1, profile.finetune_steps // 10),
     probe_every=max(1, profile.finetune_steps // 4), corpus=profile.lm_corpus,
 )
@@ -730,7 +731,7 @@ settings = {
     "first token varies, another data seed": replace(ft_recipe, seed=1),
     "<bos> first (control)": replace(ft_recipe, first_token="bos"),
 }
-ft_runs = {label: experiments.finetune(ft_model, ft_tokenizer, r, stream=ft_stream) for label, r in settings.items()}
+ft_runs = {label: text_runs.finetune(ft_model, ft_tokenizer, r, stream=ft_stream) for label, r in settings.items()}
 print(f"{ft_name}: {n_params / 1e6:.1f}M parameters, {ft_recipe.steps} steps of {ft_recipe.batch_size} × "
       f"{ft_recipe.seq_len} tokens at learning rate {ft_recipe.lr:g}")
 

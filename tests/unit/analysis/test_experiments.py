@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sinklab import data, train, variants
-from sinklab.analysis import experiments
+from sinklab.analysis import experiments, text_runs
 from sinklab.errors import SinklabError
 
 TOY_BACKCOPY = dict(
@@ -76,21 +76,21 @@ def test_backcopy_benchmark_prints_one_line_per_variant(capsys):
 
 def test_text_recipes_refuse_unknown_packing():
     with pytest.raises(SinklabError, match="packing"):
-        experiments.TextRecipe(packing="eos")
+        text_runs.TextRecipe(packing="eos")
     with pytest.raises(SinklabError, match="masking"):
-        experiments.TextRecipe(masking="sliding")
+        text_runs.TextRecipe(masking="sliding")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("packing, masking", [("bos", "causal"), ("none", "document"), ("bos", "document")])
 def test_text_runs_train_and_evaluate_with_and_without_bos(packing, masking):
-    recipe = experiments.TextRecipe(**TOY_TEXT, packing=packing, masking=masking)
-    run = experiments.run_text(recipe, progress=False, hidden=True)
+    recipe = text_runs.TextRecipe(**TOY_TEXT, packing=packing, masking=masking)
+    run = text_runs.run_text(recipe, progress=False, hidden=True)
     last = run["history"][-1]
     assert {"first_token_mass", "sink_rate@0.3", "first_norm_ratio"} <= last.keys()
     assert len(last["first_norm_ratio"]) == 3  # embeddings + 2 blocks
     assert set(run["held_out"]) == ({"input_ids", "position_ids"} if masking == "document" else {"input_ids"})
-    rows = experiments.evaluate_text(run)
+    rows = text_runs.evaluate_text(run)
     assert [r["inference"] for r in rows] == ["<bos> + text", "text only"]
     assert all(r["loss"] > 0 and 0 <= r["sink_rate@0.3"] <= 1 for r in rows)
 
@@ -103,14 +103,14 @@ def test_held_out_loss_scores_the_targets_it_says():
         full = model(input_ids=ids, labels=ids).loss.item()
         logits = model(input_ids=ids).logits
     later = torch.nn.functional.cross_entropy(logits[:, 2:-1].flatten(0, 1), ids[:, 3:].flatten()).item()
-    assert experiments.held_out_loss(model, {"input_ids": ids}) == pytest.approx(full, rel=1e-5)
-    assert experiments.held_out_loss(model, {"input_ids": ids}, first_target=3) == pytest.approx(later, rel=1e-5)
+    assert text_runs.held_out_loss(model, {"input_ids": ids}) == pytest.approx(full, rel=1e-5)
+    assert text_runs.held_out_loss(model, {"input_ids": ids}, first_target=3) == pytest.approx(later, rel=1e-5)
 
 
 def test_natural_prompts_have_the_asked_length_with_or_without_bos():
     tokenizer = data.byte_tokenizer()
-    with_bos = experiments.natural_prompts(tokenizer, 32)
-    without = experiments.natural_prompts(tokenizer, 32, with_bos=False)
+    with_bos = text_runs.natural_prompts(tokenizer, 32)
+    without = text_runs.natural_prompts(tokenizer, 32, with_bos=False)
     assert with_bos.shape == without.shape == (16, 32)
     assert (with_bos[:, 0] == tokenizer.bos_token_id).all() and torch.equal(with_bos[:, 1:], without[:, :-1])
 
@@ -121,17 +121,17 @@ def test_finetune_trains_a_copy_and_probes_before_and_during():
     model = train.build_model(train.model_config(tokenizer, 32, 2, 2, 64)).eval()
     before = [p.clone() for p in model.parameters()]
     stream = data.token_stream(experiments.corpus_documents("docstrings", 30_000), tokenizer)
-    recipe = experiments.FinetuneRecipe(
+    recipe = text_runs.FinetuneRecipe(
         steps=4, lr=1e-2, warmup_steps=1, batch_size=4, seq_len=64, eval_windows=4, probe_every=2, attention_dropout=0.2
     )
-    run = experiments.finetune(model, tokenizer, recipe, stream=stream, progress=False)
+    run = text_runs.finetune(model, tokenizer, recipe, stream=stream, progress=False)
     assert [h["step"] for h in run["history"] if "ppl_bos" in h] == [0, 2, 4]
     assert all(h["ppl_varies"] > 1 and 0 < h["sink_bos"] <= 1 for h in run["history"] if "ppl_bos" in h)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "the original is untouched"
     assert not all(torch.equal(a, b) for a, b in zip(before, run["model"].parameters()))
     assert all(m.attention_dropout == 0.0 for m in measure_modules(run["model"])), "dropout is off after fine-tuning"
     with pytest.raises(SinklabError, match="first_token"):
-        experiments.FinetuneRecipe(first_token="eos")
+        text_runs.FinetuneRecipe(first_token="eos")
 
 
 def measure_modules(model):
@@ -144,7 +144,7 @@ def test_attention_dropout_reaches_llama_and_gpt2_layers():
     tokenizer = data.byte_tokenizer(model_max_length=16)
     for arch in ("llama", "gpt2"):
         model = train.build_model(train.model_config(tokenizer, 32, 2, 2, 16, arch=arch))
-        experiments.set_attention_dropout(model, 0.3)
+        text_runs.set_attention_dropout(model, 0.3)
         for module in measure_modules(model):
             assert getattr(module, "attention_dropout", None) == 0.3 or module.attn_dropout.p == 0.3
         ids = torch.randint(0, 256, (2, 16))
@@ -154,9 +154,9 @@ def test_attention_dropout_reaches_llama_and_gpt2_layers():
 
 def test_first_token_helpers():
     windows = torch.arange(12).view(2, 6)
-    assert experiments.with_first_token(windows, 99).tolist() == [[99, 0, 1, 2, 3, 4], [99, 6, 7, 8, 9, 10]]
-    assert experiments.with_first_token(windows, None) is windows
-    out = experiments.random_windows(torch.arange(100), 5, 8, torch.Generator().manual_seed(0))
+    assert text_runs.with_first_token(windows, 99).tolist() == [[99, 0, 1, 2, 3, 4], [99, 6, 7, 8, 9, 10]]
+    assert text_runs.with_first_token(windows, None) is windows
+    out = text_runs.random_windows(torch.arange(100), 5, 8, torch.Generator().manual_seed(0))
     assert out.shape == (5, 8) and ((out[:, 1:] - out[:, :-1]) == 1).all()
     tokenizer = data.byte_tokenizer()
     text = experiments.backcopy_text(torch.tensor([tokenizer.bos_token_id, 97, 1, 97, 10]), tokenizer, (1,))
@@ -170,16 +170,16 @@ def test_first_token_helpers():
 
 def test_natural_prompts_refuse_a_length_the_paragraphs_do_not_have():
     tokenizer = data.byte_tokenizer()
-    shortest = experiments.natural_prompt_tokens(tokenizer)
-    assert experiments.natural_prompts(tokenizer, shortest, with_bos=False).shape == (16, shortest)
+    shortest = text_runs.natural_prompt_tokens(tokenizer)
+    assert text_runs.natural_prompts(tokenizer, shortest, with_bos=False).shape == (16, shortest)
     with pytest.raises(SinklabError, match="natural_prompt_tokens"):
-        experiments.natural_prompts(tokenizer, shortest + 2)
+        text_runs.natural_prompts(tokenizer, shortest + 2)
 
 
 def test_text_runs_take_a_subword_tokenizer(hf_cache):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained("raincandy-u/TinyStories-656K")
-    run = experiments.run_text(experiments.TextRecipe(**{**TOY_TEXT, "seq_len": 32}), tokenizer, progress=False)
+    run = text_runs.run_text(text_runs.TextRecipe(**{**TOY_TEXT, "seq_len": 32}), tokenizer, progress=False)
     assert run["model"].config.vocab_size == len(tokenizer)
-    assert all(r["loss"] > 0 for r in experiments.evaluate_text(run))
+    assert all(r["loss"] > 0 for r in text_runs.evaluate_text(run))

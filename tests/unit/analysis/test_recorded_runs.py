@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sinklab import env
-from sinklab.analysis import experiments
+from sinklab.analysis import experiments, text_runs
 from sinklab.analysis import recorded_runs as recorded
 from sinklab.errors import SinklabError
 
@@ -71,9 +71,9 @@ def test_a_replayed_run_is_the_recorded_model(capsys):
 def test_a_replayed_text_run_has_what_the_notebook_uses():
     recorded.use(True)
     tokenizer = recorded.text_tokenizer(CI)
-    run = experiments.run_text(experiments.lab_text_recipe(CI), tokenizer, hidden=True)
+    run = text_runs.run_text(text_runs.lab_text_recipe(CI), tokenizer, hidden=True)
     assert "recorded" in run and run["tokenizer"] is tokenizer
-    rows = experiments.evaluate_text(run)
+    rows = text_runs.evaluate_text(run)
     assert {r["inference"] for r in rows} == {"<bos> + text", "text only"}
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
 

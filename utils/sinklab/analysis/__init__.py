@@ -6,5 +6,5 @@
 - ``ablate`` — chapters 3–4: ablation hooks
 - ``p0_circuit`` — chapter 4: the P0 sink circuit
 - ``over_mixing`` — chapter 5: over-mixing theory (Barbero et al.)
-- ``experiments``, ``recorded_runs`` — chapter 6: training experiments, and their recorded runs
+- ``experiments``, ``text_runs``, ``recorded_runs`` — chapter 6: Bigram-Backcopy, small LMs on text and fine-tuning, and their recorded runs
 """

@@ -4,9 +4,9 @@ A 90-minute lab cannot wait for chapter 6's training runs (on the `cpu` profile 
 cores). So the runs are recorded with the very functions the notebook calls, and shipped:
 
 - `lab_runs(profile)`: every run the lab track of chapter 6 trains on a profile, as ``(kind, recipe,
-  options)``: the recipes the notebook builds (`experiments.backcopy_recipe`, `experiments.lab_text_recipe`
+  options)``: the recipes the notebook builds (`experiments.backcopy_recipe`, `text_runs.lab_text_recipe`
   and the changes its sections make to them).
-- `record(profile)`: trains each with `experiments.run_backcopy` / `experiments.run_text` and writes, per
+- `record(profile)`: trains each with `experiments.run_backcopy` / `text_runs.run_text` and writes, per
   run, ``NAME.json`` (recipe, options, the whole history, and how it was made: command, profile, seed,
   versions, machine, load average, wall time) and ``NAME.safetensors`` (the final weights, fp32).
 - `use(True)`: from then on `run_backcopy` / `run_text` return the recording of *exactly* the requested
@@ -35,12 +35,12 @@ from pathlib import Path
 import torch
 
 from sinklab import data, env, train, variants
-from sinklab.analysis import experiments
+from sinklab.analysis import experiments, text_runs
 from sinklab.errors import SinklabError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ch6_runs"  # sinklab/assets
 SCHEMA = 1
-KINDS = {"backcopy": experiments.BackcopyRecipe, "text": experiments.TextRecipe}
+KINDS = {"backcopy": experiments.BackcopyRecipe, "text": text_runs.TextRecipe}
 META_KEYS = ("command", "argv", "profile", "seed", "versions", "machine", "load_average", "wall_seconds", "date")
 
 
@@ -64,8 +64,8 @@ def lab_runs(profile: env.Profile) -> list[tuple[str, object, dict]]:
     runs += [("backcopy", replace(base, variant=name), {}) for name in variants.SINK_FREE]
     runs.append(("backcopy", replace(base, arch="llama"), {}))
     tokenizer = text_tokenizer(profile)
-    text = experiments.lab_text_recipe(profile)
-    runs.append(("text", text, experiments.text_run_options(tokenizer, hidden=True)))
+    text = text_runs.lab_text_recipe(profile)
+    runs.append(("text", text, text_runs.text_run_options(tokenizer, hidden=True)))
     tokens_per_step = text.batch_size * text.seq_len
     later = [replace(text, seq_len=n, batch_size=max(1, tokens_per_step // n)) for n in profile.lm_contexts]
     packings = [("none", "causal")]
@@ -73,7 +73,7 @@ def lab_runs(profile: env.Profile) -> list[tuple[str, object, dict]]:
         packings += [("bos", "document"), ("none", "document")]
     later += [replace(text, packing=p, masking=m) for p, m in packings]
     later += [replace(text, weight_decay=0.0), replace(text, weight_decay=0.5), replace(text, lr=text.lr / 4)]
-    runs += [("text", r, experiments.text_run_options(tokenizer, hidden=False)) for r in later if r != text]
+    runs += [("text", r, text_runs.text_run_options(tokenizer, hidden=False)) for r in later if r != text]
     return runs
 
 
@@ -176,7 +176,7 @@ def record(
             if kind == "backcopy":
                 run = experiments.run_backcopy(recipe, progress=progress)
             else:
-                run = experiments.run_text(recipe, text_tokenizer(profile), progress=progress, hidden=options["hidden"])
+                run = text_runs.run_text(recipe, text_tokenizer(profile), progress=progress, hidden=options["hidden"])
             wall = time.perf_counter() - start
             device = str(run["model"].device)
             meta = {
@@ -266,7 +266,7 @@ def load(kind: str, recipe, options: dict, root: Path = ASSETS, verbose: bool = 
         _, tokens, is_trigger = experiments.backcopy_task(recipe, tokenizer)
         run["probe"] = (tokens, is_trigger)
     else:
-        run["tokenizer"], run["held_out"] = tokenizer, experiments.text_windows(recipe, tokenizer)[1]
+        run["tokenizer"], run["held_out"] = tokenizer, text_runs.text_windows(recipe, tokenizer)[1]
     if verbose:
         print(
             f"recorded run: {describe(kind, recipe)} — made by `{meta['command']}` on {meta['date']} "
