@@ -821,14 +821,15 @@ else:
     checkpoint_model, checkpoint_steps = plan
     per_layer = sweep.checkpoint_layers(checkpoint_model, checkpoint_steps)
     ratio = per_layer.pivot(index="step", columns="layer", values="norm ratio entering")
-    built_early = ((ratio[min(2, ratio.shape[1] - 1)] - 1) / (ratio.max(axis=1) - 1).clip(lower=1e-12)).clip(0, 1)
-    late_sink = per_layer[per_layer["layer"] >= 2].groupby("step")["sink_rate"].mean()
+    late = min(2, ratio.shape[1] - 1)  # block 2, or the last block of a shallower model (a rehearsal's stand-in)
+    built_early = ((ratio[late] - 1) / (ratio.max(axis=1) - 1).clip(lower=1e-12)).clip(0, 1)
+    late_sink = per_layer[per_layer["layer"] >= late].groupby("step")["sink_rate"].mean()
     circuit_onset = experiments.onset_step(built_early.index.tolist(), built_early.tolist(), 0.5)
     late_onset = experiments.onset_step(late_sink.index.tolist(), late_sink.tolist(), late_sink.iloc[-1] / 2)
     print(f"{checkpoint_model}: the first token's norm entering block 2 is at least half of its largest from step "
-          f"{circuit_onset} on; Sink[2:] stays at or above half its final value from step {late_onset} on")
+          f"{circuit_onset} on; Sink[{late}:] stays at or above half its final value from step {late_onset} on")
     display(plots.step_lines({"P0 norm built after 2 blocks (share)": (built_early.index.tolist(), built_early.tolist()),
-                              "Sink[2:] (ε = 0.3)": (late_sink.index.tolist(), late_sink.tolist())},
+                              f"Sink[{late}:] (ε = 0.3)": (late_sink.index.tolist(), late_sink.tolist())},
                              y_title="fraction", x_title="training step",
                              title=f"{checkpoint_model}: the P0 circuit during pre-training"))
 
