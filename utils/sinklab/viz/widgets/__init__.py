@@ -1,19 +1,7 @@
 """ipywidgets explorers, each a thin wrapper over a pure `compute_*` function that the tests cover.
 
-Which one you get — the rule, in one place (`wants_widget`):
-
-- ``SINKLAB_INTERACTIVE=1`` or ``0``, when set, decides (e.g. a live JupyterLab on the ``ci`` profile);
-- else the interactive widget when the code runs in a Jupyter kernel a person can be looking at
-  (`env.frontend()` is "jupyter", "colab" or "vscode") and the profile is not ``ci``;
-- otherwise a static Altair chart: in CI and nbval (they run with ``SINKLAB_PROFILE=ci``), in
-  scripts and in tests. A notebook executed headless therefore stores a picture, which GitHub,
-  nbviewer and an offline JupyterLab all show, instead of a widget that shows nothing there.
-
-The same rule makes charts interactive (`plots.enable_rendering`, called by the setup cell).
-Pass ``interactive=True`` or ``False`` to override it for one explorer.
-
-One module per chapter (`ch1` … `ch6`, in chapter order), re-exported here so notebooks keep
-writing `from sinklab.viz.widgets import …`.
+Whether an explorer is an interactive widget or a static chart follows one rule, `wants_widget`
+(see `sinklab.viz.widgets._core`). Pass ``interactive=True`` or ``False`` to override it for one explorer.
 """
 
 from sinklab import env  # noqa: F401  (tests patch widgets.env.frontend)
